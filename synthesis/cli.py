@@ -1,0 +1,87 @@
+"""The ``synthesis`` command-line interface.
+
+A thin layer over :mod:`synthesis.review` and :mod:`synthesis.pipeline`:
+it parses arguments, calls the library, and turns user-facing errors
+(:class:`synthesis.errors.SynthesisError`) into a short message and exit
+code 1 without a traceback.
+
+Commands
+--------
+validate [ID ...]   check review specifications and study data
+list                show each review, its size and latest report version
+run [ID ...]        execute, render and publish versioned reports
+diff ID [VA VB]     what changed between two report versions
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from synthesis.errors import SynthesisError
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="synthesis",
+        description="Evidence synthesis for implementation and knowledge-mobilisation questions.",
+    )
+    parser.add_argument("--version", action="version", version=f"synthesis {_package_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("validate", help="check review specifications and study data")
+    p.add_argument("ids", nargs="*", metavar="ID", help="review ids (default: all reviews)")
+    p.add_argument("--project", default=".", metavar="DIR", help="project folder (default: current folder)")
+
+    p = sub.add_parser("list", help="list reviews with their latest report version")
+    p.add_argument("--project", default=".", metavar="DIR", help="project folder (default: current folder)")
+
+    p = sub.add_parser("run", help="execute the review notebooks and publish versioned reports")
+    p.add_argument("ids", nargs="*", metavar="ID", help="review ids (default: all reviews)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a review setting (dotted keys for nesting); repeatable")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="reviews run in parallel (default: number of cores)")
+    p.add_argument("--force", action="store_true", help="re-execute even when nothing changed")
+    p.add_argument("--project", default=".", metavar="DIR", help="project folder (default: current folder)")
+
+    p = sub.add_parser("diff", help="what changed between two versions of a review's report")
+    p.add_argument("id", metavar="ID")
+    p.add_argument("versions", nargs="*", metavar="VERSION", help="two versions, e.g. v1 v2 (default: the last two)")
+    p.add_argument("--project", default=".", metavar="DIR", help="project folder (default: current folder)")
+    return parser
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("synthesis")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``synthesis`` console script; returns the exit code."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command in ("validate", "list"):
+            from synthesis import review_cli as handlers
+        else:
+            from synthesis import pipeline_cli as handlers
+        handler = getattr(handlers, f"cmd_{args.command}")
+        return int(handler(args) or 0)
+    except SynthesisError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
