@@ -18,3 +18,7 @@ class ReviewError(SynthesisError, ValueError):
 
 class PipelineError(SynthesisError):
     """A pipeline run could not be carried out (not a bug in the library)."""
+
+
+class DataError(SynthesisError, ValueError):
+    """Effect-size or study data given to the engine is unusable (names the rows and column)."""
