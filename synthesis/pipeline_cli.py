@@ -1,0 +1,165 @@
+"""Handlers of ``synthesis run`` and ``synthesis diff`` (called by :mod:`synthesis.cli`).
+
+Each handler returns the exit code: 0 when everything succeeded, 1 when a
+review failed (the others still run).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any, TextIO
+
+from synthesis import store
+from synthesis.errors import PipelineError, SynthesisError
+
+__all__ = ["cmd_run", "cmd_diff", "run_reviews"]
+
+
+def _say(stream: TextIO, text: str) -> None:
+    print(text, file=stream, flush=True)
+
+
+def _resolve_ids(ids: list[str], project_dir: str) -> tuple[list[str], list[str]]:
+    """Split requested ids into known ones and unknown ones (all reviews when none given)."""
+    from synthesis.review import list_review_ids
+
+    known = list(list_review_ids(project_dir))
+    if not ids:
+        return known, []
+    return [i for i in ids if i in known], [i for i in ids if i not in known]
+
+
+def _run_one(plan: Any) -> Any:
+    from synthesis.pipeline import execute_and_publish
+
+    return execute_and_publish(plan)
+
+
+def run_reviews(ids: list[str], project_dir: str | os.PathLike[str] = ".", overrides: list[str] | None = None,
+                jobs: int | None = None, force: bool = False, notebook: str | os.PathLike[str] | None = None,
+                out: TextIO | None = None) -> int:
+    """Run the pipeline for several reviews; print progress; return the exit code.
+
+    Parameters
+    ----------
+    ids : list of str
+        Review ids (empty: every review in the project).
+    project_dir : path
+        The project folder.
+    overrides : list of str
+        ``key=value`` strings from ``--set``.
+    jobs : int, optional
+        Parallel processes (default: number of cores).
+    force : bool
+        Re-execute even when the fingerprint is unchanged.
+    notebook : path, optional
+        Notebook to execute instead of ``<project>/notebooks/review.ipynb``.
+    out : text stream, optional
+        Where progress goes (default: standard output).
+
+    Returns
+    -------
+    int
+        0 when every review is done or up to date, 1 otherwise.
+    """
+    from synthesis.pipeline import plan_review, write_index
+    from synthesis.review import parse_overrides
+
+    out = out or sys.stdout
+    project = str(Path(project_dir).resolve())
+    if not (Path(project) / "reviews").is_dir():
+        raise PipelineError(f"{project} has no reviews/ folder: run from the project folder or pass --project DIR")
+    parsed = parse_overrides(list(overrides or []))
+    wanted, unknown = _resolve_ids(list(ids), project)
+    failed = bool(unknown)
+    for review_id in unknown:
+        _say(out, f"{review_id}: failed: no such review (see `synthesis list` for the review ids)")
+    plans = []
+    for review_id in wanted:
+        start = time.perf_counter()
+        try:
+            plan = plan_review(review_id, project, parsed, notebook)
+        except SynthesisError as exc:
+            failed = True
+            _say(out, f"{review_id}: failed: {exc}")
+            continue
+        if plan.up_to_date and not force:
+            _say(out, f"{review_id}: up to date (v{plan.latest}, {time.perf_counter() - start:.1f} s)")
+        else:
+            plans.append(plan)
+    failed |= _execute_plans(plans, jobs, out)
+    if plans or not (Path(project) / "reports" / "index.html").is_file():
+        write_index(project)
+    return 1 if failed else 0
+
+
+def _report(outcome: Any, elapsed: float, out: TextIO) -> bool:
+    if outcome.status == "done":
+        _say(out, f"{outcome.review_id}: done v{outcome.version} ({elapsed:.1f} s)")
+        return False
+    _say(out, f"{outcome.review_id}: failed ({elapsed:.1f} s): {outcome.message}")
+    return True
+
+
+def _execute_plans(plans: list[Any], jobs: int | None, out: TextIO) -> bool:
+    """Execute plans (in parallel processes when useful); return whether any failed."""
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    failed = False
+    if jobs == 1 or len(plans) <= 1:
+        for plan in plans:
+            _say(out, f"{plan.review_id}: running")
+            start = time.perf_counter()
+            failed |= _report(_run_one(plan), time.perf_counter() - start, out)
+        return failed
+    with ProcessPoolExecutor(max_workers=min(jobs, len(plans))) as pool:
+        started = {}
+        for plan in plans:
+            started[pool.submit(_run_one, plan)] = (plan.review_id, time.perf_counter())
+            _say(out, f"{plan.review_id}: running")
+        for future in as_completed(started):
+            review_id, start = started[future]
+            try:
+                outcome = future.result()
+            except Exception as exc:  # noqa: BLE001 - one broken review must not stop the others
+                _say(out, f"{review_id}: failed: {type(exc).__name__}: {exc}")
+                failed = True
+                continue
+            failed |= _report(outcome, time.perf_counter() - start, out)
+    return failed
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``synthesis run [ID ...] [--set k=v ...] [--jobs N] [--force] [--project DIR]``."""
+    return run_reviews(list(args.ids or []), args.project, list(args.overrides or []),
+                       args.jobs, bool(args.force))
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """``synthesis diff ID [VA VB]``: print what changed between two versions (default: last two)."""
+    project, review_id = args.project, args.id
+    versions = store.list_versions(project, review_id)
+    if args.versions:
+        if len(args.versions) != 2:
+            raise PipelineError("give two versions to compare (for example: synthesis diff ID v1 v2) or none")
+        va, vb = (store.parse_version(v) for v in args.versions)
+    else:
+        if len(versions) < 2:
+            have = ", ".join(f"v{n}" for n in versions) or "none"
+            raise PipelineError(f"review {review_id!r} needs two published versions to compare (has: {have})")
+        va, vb = versions[-2], versions[-1]
+    from synthesis.pipeline import diff_manifests
+
+    table = diff_manifests(store.read_manifest(project, review_id, va), store.read_manifest(project, review_id, vb))
+    print(f"{review_id}: v{va} -> v{vb}")
+    if table.empty:
+        print("  no change in settings, data or results")
+        return 0
+    for section, rows in table.groupby("section", sort=False):
+        print(f"{section}:")
+        for row in rows.itertuples(index=False):
+            print(f"  {row.item}: {row.before} -> {row.after}")
+    return 0
