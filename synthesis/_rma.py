@@ -1,0 +1,203 @@
+"""The numerical core shared by pooled models and meta-regression (metafor's ``rma.uni``).
+
+Everything works with the design matrix ``X`` (k x p) without forming k x k
+matrices, so a fit costs O(k p²): traces of the projection matrix
+``P = W - W X (X'WX)^-1 X'W`` are computed from p x p products.
+
+tau² estimators follow metafor 3.8 (``rma.uni``):
+
+* DL  DerSimonian-Laird, truncated at 0.
+* HE  Hedges (method of moments with OLS residuals), truncated at 0.
+* HS  Hunter-Schmidt, ``(QE - k) / sum(w)``, truncated at 0.
+* SJ  Sidik-Jonkman, one step from ``var(yi) (k-1)/k``.
+* ML, REML, EB  Fisher scoring with step halving (tolerance 1e-12 on the step).
+* PM  Paule-Mandel: root of the generalised Q statistic, ``Q(tau²) = k - p``.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize
+
+METHODS = ("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
+ITERATIVE = ("ML", "REML", "EB", "PM")
+TOLERANCE = 1e-12
+MAX_ITER = 200
+
+
+def normalise_method(method: str) -> str:
+    """Upper-case a method name and map metafor's aliases (``FE``/``CE`` -> ``EE``)."""
+    m = str(method).upper()
+    m = {"FE": "EE", "CE": "EE"}.get(m, m)
+    if m not in METHODS:
+        raise ValueError(f"unknown tau² method {method!r}; choose one of {', '.join(METHODS)} (or FE)")
+    return m
+
+
+@dataclass
+class WLS:
+    """Weighted least-squares quantities for one value of tau²."""
+    w: np.ndarray          # weights 1 / (vi + tau2)
+    beta: np.ndarray       # coefficients
+    vb: np.ndarray         # (X'WX)^-1
+    resid: np.ndarray      # y - X beta
+    Q: float               # generalised Q: resid' W resid = y'Py
+
+
+def wls(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float) -> WLS:
+    """Weighted least squares with weights ``1/(v + tau2)``."""
+    w = 1.0 / (v + tau2)
+    Xw = X * w[:, None]
+    A = X.T @ Xw
+    vb = np.linalg.inv(A)
+    beta = vb @ (Xw.T @ y)
+    resid = y - X @ beta
+    return WLS(w, beta, vb, resid, float(np.dot(w * resid, resid)))
+
+
+def _trace_P(fit: WLS, X: np.ndarray) -> float:
+    w = fit.w
+    return float(w.sum() - np.einsum("ij,ji->", fit.vb, (X * (w * w)[:, None]).T @ X))
+
+
+def _trace_PP(fit: WLS, X: np.ndarray) -> float:
+    w = fit.w
+    B2 = fit.vb @ ((X * (w**2)[:, None]).T @ X)
+    B3 = fit.vb @ ((X * (w**3)[:, None]).T @ X)
+    return float(np.sum(w * w) - 2 * np.trace(B3) + np.einsum("ij,ji->", B2, B2))
+
+
+def _moment_estimators(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
+    k, p = X.shape
+    if method == "DL":
+        fe = wls(y, v, X, 0.0)
+        return max(0.0, (fe.Q - (k - p)) / _trace_P(fe, X))
+    if method == "HE":
+        ols_inv = np.linalg.inv(X.T @ X)
+        resid = y - X @ (ols_inv @ (X.T @ y))
+        trace_pv = v.sum() - np.einsum("ij,ji->", ols_inv, (X * v[:, None]).T @ X)
+        return max(0.0, (float(resid @ resid) - trace_pv) / (k - p))
+    if method == "HS":
+        fe = wls(y, v, X, 0.0)
+        return max(0.0, (fe.Q - k) / fe.w.sum())
+    if method == "SJ":
+        tau2_0 = float(np.var(y))  # metafor: var(yi) * (k-1)/k
+        if tau2_0 <= 0:
+            return 0.0
+        return tau2_0 * wls(y, v, X, tau2_0).Q / (k - p)
+    raise AssertionError(method)
+
+
+def _fisher_scoring(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray, start: float) -> tuple[float, bool, int]:
+    k, p = X.shape
+    tau2 = max(0.0, start)
+    for iteration in range(1, MAX_ITER + 1):
+        fit = wls(y, v, X, tau2)
+        w = fit.w
+        if method == "REML":
+            Py = w * fit.resid
+            step = (float(Py @ Py) - _trace_P(fit, X)) / _trace_PP(fit, X)
+        elif method == "ML":
+            Py = w * fit.resid
+            step = (float(Py @ Py) - w.sum()) / float(w @ w)
+        else:  # EB (Morris 1983): fixed point of Q k/(k-p) = k
+            step = (fit.Q * k / (k - p) - k) / w.sum()
+        while tau2 + step < 0:  # step halving keeps tau2 >= 0
+            step /= 2
+            if abs(step) < TOLERANCE:
+                step = -tau2
+                break
+        tau2 += step
+        if abs(step) <= TOLERANCE * max(1.0, tau2):
+            return tau2, True, iteration
+    return tau2, False, MAX_ITER
+
+
+def _restricted_loglik(tau2: float, y: np.ndarray, v: np.ndarray, X: np.ndarray, reml: bool) -> float:
+    fit = wls(y, v, X, tau2)
+    ll = -0.5 * (np.sum(np.log(v + tau2)) + fit.Q)
+    if reml:
+        ll -= 0.5 * np.linalg.slogdet(np.linalg.inv(fit.vb))[1]
+    return ll
+
+
+def _paule_mandel(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
+    k, p = X.shape
+    target = k - p
+    if wls(y, v, X, 0.0).Q <= target:
+        return 0.0
+    upper = max(1.0, 10 * float(np.var(y)))
+    while wls(y, v, X, upper).Q > target:
+        upper *= 10
+    return optimize.brentq(lambda t: wls(y, v, X, t).Q - target, 0.0, upper, xtol=1e-15, rtol=1e-14,
+                           maxiter=500)
+
+
+def estimate_tau2(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> tuple[float, dict]:
+    """Estimate tau² by ``method``; returns ``(tau2, info)`` with convergence details.
+
+    Non-convergence of Fisher scoring warns, names the method and falls back to
+    bounded Brent maximisation of the same (restricted) likelihood.
+    """
+    k, p = X.shape
+    info: dict = {"method": method, "converged": True, "iterations": 0}
+    if method == "EE":
+        return 0.0, info
+    if k - p < 1:
+        warnings.warn(f"tau² cannot be estimated with k = {k} and {p} coefficient(s); "
+                      "it is set to 0 (an equal-effects fit)", UserWarning, stacklevel=4)
+        info["converged"] = False
+        return 0.0, info
+    if method in ("DL", "HE", "HS", "SJ"):
+        return _moment_estimators(method, y, v, X), info
+    if method in ("PM",):
+        return _paule_mandel(y, v, X), info
+    start = _moment_estimators("HE", y, v, X)
+    tau2, converged, iterations = _fisher_scoring(method, y, v, X, start)
+    info["iterations"] = iterations
+    if not converged:
+        if method == "EB":
+            tau2 = _paule_mandel(y, v, X)  # same fixed point
+            fallback = "the Paule-Mandel root of the same estimating equation"
+        else:
+            upper = max(10.0, 100 * float(np.var(y)))
+            res = optimize.minimize_scalar(
+                lambda t: -_restricted_loglik(t, y, v, X, method == "REML"),
+                bounds=(0.0, upper), method="bounded", options={"xatol": 1e-12})
+            tau2 = float(res.x)
+            fallback = "bounded Brent maximisation of the likelihood"
+        warnings.warn(f"{method}: Fisher scoring did not converge in {MAX_ITER} iterations; "
+                      f"tau² = {tau2:.6g} from {fallback}", RuntimeWarning, stacklevel=4)
+        info.update(converged=False, fallback=fallback)
+    return tau2, info
+
+
+def typical_variance(v: np.ndarray, X: np.ndarray) -> float:
+    """Typical within-study variance ``(k-p) / tr(P_EE)`` used by I² and H² (metafor)."""
+    k, p = X.shape
+    fe = wls(np.zeros_like(v), v, X, 0.0)
+    return (k - p) / _trace_P(fe, X)
+
+
+def q_profile_bounds(y: np.ndarray, v: np.ndarray, X: np.ndarray, level: float) -> tuple[float, float]:
+    """Q-profile confidence bounds for tau² (Viechtbauer 2007), as metafor's ``confint``."""
+    from scipy import stats
+
+    k, p = X.shape
+    df = k - p
+    alpha = 1 - level
+    q_lower_target = stats.chi2.ppf(1 - alpha / 2, df)  # Q(tau2_lb) = this
+    q_upper_target = stats.chi2.ppf(alpha / 2, df)      # Q(tau2_ub) = this
+
+    def solve(target: float) -> float:
+        if wls(y, v, X, 0.0).Q <= target:
+            return 0.0
+        upper = max(1.0, 10 * float(np.var(y)))
+        while wls(y, v, X, upper).Q > target:
+            upper *= 10
+        return optimize.brentq(lambda t: wls(y, v, X, t).Q - target, 0.0, upper,
+                               xtol=1e-14, rtol=1e-13, maxiter=500)
+
+    return solve(q_lower_target), solve(q_upper_target)

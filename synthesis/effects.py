@@ -1,0 +1,230 @@
+"""Effect sizes and sampling variances from raw study data (metafor's ``escalc``).
+
+Column arguments use metafor's names (``ai, bi, ci, di, n1i, n2i, m1i, sd1i,
+m2i, sd2i, xi, ni, ri, yi, vi, sei``); each names a column of ``data`` (or is
+an array of values). Formulas follow metafor 3.8 with its defaults
+(``vtype="LS"``, ``add=1/2``, ``to="only0"``), except that studies with no
+events in both arms are dropped for OR and RR, as the Cochrane Handbook
+(section 10.4.4.2) recommends; they are kept for RD.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import gammaln
+
+from synthesis._checks import as_float_array, format_rows
+from synthesis.errors import DataError
+
+__all__ = ["effect_sizes", "MEASURES", "hedges_correction"]
+
+#: measure -> the groups of column arguments it accepts (one group must be complete)
+MEASURES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "SMD": (("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),),
+    "MD": (("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),),
+    "OR": (("ai", "bi", "ci", "di"), ("ai", "n1i", "ci", "n2i")),
+    "RR": (("ai", "bi", "ci", "di"), ("ai", "n1i", "ci", "n2i")),
+    "RD": (("ai", "bi", "ci", "di"), ("ai", "n1i", "ci", "n2i")),
+    "PLO": (("xi", "ni"),),
+    "PR": (("xi", "ni"),),
+    "ZCOR": (("ri", "ni"),),
+    "COR": (("ri", "ni"),),
+    "GEN": (("yi", "vi"), ("yi", "sei")),
+}
+_COUNTS = {"ai", "bi", "ci", "di", "n1i", "n2i", "xi", "ni"}
+
+
+def hedges_correction(df: np.ndarray) -> np.ndarray:
+    """Exact small-sample correction factor J(df) = Γ(df/2) / (√(df/2) Γ((df-1)/2)).
+
+    Examples
+    --------
+    >>> round(float(hedges_correction(np.array([18.0]))[0]), 6)
+    0.957797
+    """
+    df = np.asarray(df, dtype=float)
+    return np.exp(gammaln(df / 2) - 0.5 * np.log(df / 2) - gammaln((df - 1) / 2))
+
+
+def _column(data: pd.DataFrame | None, spec: Any, arg: str, n: int | None) -> np.ndarray:
+    if isinstance(spec, str):
+        if data is None:
+            raise DataError(f"{arg}={spec!r} names a column but no data frame was given")
+        if spec not in data.columns:
+            raise DataError(f"column {spec!r} (given as {arg}) not found; the data have columns: "
+                            + ", ".join(map(str, data.columns)))
+        values = as_float_array(data[spec].to_numpy(), spec)
+    else:
+        values = as_float_array(spec, arg)
+    if n is not None and values.size != n:
+        raise DataError(f"{arg} has {values.size} values but the data have {n} rows")
+    return values
+
+
+def _check_counts(values: dict[str, np.ndarray], labels: dict[str, str]) -> None:
+    for arg, arr in values.items():
+        if arg not in _COUNTS:
+            continue
+        bad = np.flatnonzero(np.isfinite(arr) & ((arr < 0) | (arr != np.round(arr))))
+        if bad.size:
+            raise DataError(f"column {labels[arg]!r}, {format_rows(bad)}: {arr[bad[0]]:g} is not a "
+                            "count (must be a whole number >= 0)")
+    for events, total in (("ai", "n1i"), ("ci", "n2i"), ("xi", "ni")):
+        if events in values and total in values:
+            bad = np.flatnonzero(values[events] > values[total])
+            if bad.size:
+                raise DataError(f"column {labels[events]!r}, {format_rows(bad)}: more events than "
+                                f"participants in {labels[total]!r}; check the counts")
+    for sd in ("sd1i", "sd2i"):
+        if sd in values:
+            bad = np.flatnonzero(values[sd] < 0)
+            if bad.size:
+                raise DataError(f"column {labels[sd]!r}, {format_rows(bad)}: {values[sd][bad[0]]:g} "
+                                "is not a valid standard deviation (must be >= 0)")
+    if "ri" in values:
+        bad = np.flatnonzero(np.abs(values["ri"]) > 1)
+        if bad.size:
+            raise DataError(f"column {labels['ri']!r}, {format_rows(bad)}: a correlation must lie "
+                            "between -1 and 1")
+
+
+def _two_by_two(v: dict[str, np.ndarray], measure: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ai, ci = v["ai"], v["ci"]
+    if "bi" in v:
+        bi, di = v["bi"], v["di"]
+    else:
+        bi, di = v["n1i"] - ai, v["n2i"] - ci
+    keep = np.ones(ai.size, dtype=bool)
+    if measure in ("OR", "RR"):
+        double_zero = ((ai == 0) & (ci == 0)) | ((bi == 0) & (di == 0))
+        if double_zero.any():
+            warnings.warn(f"{format_rows(np.flatnonzero(double_zero))}: no events (or only events) in "
+                          f"both arms; the {measure} is not estimable and the study is left out",
+                          UserWarning, stacklevel=3)
+            keep = ~double_zero
+    # metafor's default add=1/2, to="only0": only studies with a zero cell get the correction
+    zero = (ai == 0) | (bi == 0) | (ci == 0) | (di == 0)
+    a = np.where(zero, ai + 0.5, ai)
+    b = np.where(zero, bi + 0.5, bi)
+    c = np.where(zero, ci + 0.5, ci)
+    d = np.where(zero, di + 0.5, di)
+    n1, n2 = a + b, c + d
+    if measure == "RD":  # metafor adds the 1/2 for RD too (to="only0")
+        p1, p2 = a / n1, c / n2
+        return p1 - p2, p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2, keep
+    if measure == "OR":
+        return np.log(a * d / (b * c)), 1 / a + 1 / b + 1 / c + 1 / d, keep
+    return np.log((a / n1) / (c / n2)), 1 / a - 1 / n1 + 1 / c - 1 / n2, keep
+
+
+def effect_sizes(data: pd.DataFrame | None = None, measure: str = "GEN", *,
+                 append: bool = True, **columns: Any) -> pd.DataFrame:
+    """Compute effect sizes ``yi`` and sampling variances ``vi`` (metafor's ``escalc``).
+
+    Parameters
+    ----------
+    data : DataFrame, optional
+        Study data. Column arguments given as strings name its columns.
+    measure : str
+        ``SMD`` (Hedges' g, exact correction), ``MD``, ``OR``, ``RR``, ``RD``
+        (log scale for ratios), ``PLO``, ``PR``, ``ZCOR``, ``COR``, or ``GEN``
+        (pass-through of ``yi`` with ``vi`` or ``sei``).
+    append : bool
+        Return a copy of ``data`` with ``yi`` and ``vi`` added (default); if
+        False, only those two columns.
+    **columns
+        metafor's argument names mapped to column names (or arrays):
+        ``m1i, sd1i, n1i, m2i, sd2i, n2i`` for SMD/MD; ``ai, bi, ci, di`` or
+        ``ai, n1i, ci, n2i`` for 2x2 tables; ``xi, ni``; ``ri, ni``;
+        ``yi`` with ``vi`` or ``sei``.
+
+    Returns
+    -------
+    DataFrame
+        With ``yi`` and ``vi``. Rows whose effect cannot be computed (missing
+        input, double-zero studies for OR/RR) get NaN and a warning.
+
+    Raises
+    ------
+    DataError
+        Unknown measure, missing or unknown columns, non-numeric cells,
+        impossible counts (events > n), negative standard deviations.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"tpos": [4, 6], "tneg": [119, 300], "cpos": [11, 29], "cneg": [128, 274]})
+    >>> es = effect_sizes(d, "RR", ai="tpos", bi="tneg", ci="cpos", di="cneg")
+    >>> es["yi"].round(4).tolist()
+    [-0.8893, -1.5854]
+    """
+    measure = str(measure).upper()
+    if measure not in MEASURES:
+        raise DataError(f"unknown effect measure {measure!r}; choose one of {', '.join(MEASURES)}")
+    if data is not None and not isinstance(data, pd.DataFrame):
+        data = pd.DataFrame(data)
+    groups = MEASURES[measure]
+    group = next((g for g in groups if all(columns.get(a) is not None for a in g)), None)
+    if group is None:
+        need = " or ".join("(" + ", ".join(g) + ")" for g in groups)
+        given = ", ".join(a for a, s in columns.items() if s is not None) or "none"
+        raise DataError(f"measure {measure} needs the columns {need}; given: {given}")
+    extra = [a for a, s in columns.items() if s is not None and a not in group]
+    if extra:
+        raise DataError(f"measure {measure} does not use {', '.join(extra)}; it needs "
+                        + ", ".join(group))
+    n = len(data) if data is not None else None
+    values = {a: _column(data, columns[a], a, n) for a in group}
+    if n is None:
+        n = values[group[0]].size
+        for a in group:
+            if values[a].size != n:
+                raise DataError(f"{a} has {values[a].size} values but {group[0]} has {n}")
+    labels = {a: columns[a] if isinstance(columns[a], str) else a for a in group}
+    _check_counts(values, labels)
+    keep = np.ones(n, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if measure in ("SMD", "MD"):
+            m1, s1, n1, m2, s2, n2 = (values[a] for a in group)
+            if measure == "MD":
+                yi, vi = m1 - m2, s1**2 / n1 + s2**2 / n2
+            else:
+                sp = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / (n1 + n2 - 2))
+                yi = hedges_correction(n1 + n2 - 2) * (m1 - m2) / sp
+                vi = 1 / n1 + 1 / n2 + yi**2 / (2 * (n1 + n2))
+        elif measure in ("OR", "RR", "RD"):
+            yi, vi, keep = _two_by_two(values, measure)
+        elif measure in ("PLO", "PR"):
+            xi, ni = values["xi"], values["ni"]
+            if measure == "PR":
+                yi = xi / ni
+                vi = yi * (1 - yi) / ni
+            else:
+                zero = (xi == 0) | (xi == ni)
+                x = np.where(zero, xi + 0.5, xi)
+                m = np.where(zero, ni - xi + 0.5, ni - xi)
+                yi, vi = np.log(x / m), 1 / x + 1 / m
+        elif measure in ("ZCOR", "COR"):
+            ri, ni = values["ri"], values["ni"]
+            if measure == "ZCOR":
+                yi, vi = np.arctanh(ri), 1 / (ni - 3)
+            else:
+                yi, vi = ri, (1 - ri**2) ** 2 / (ni - 1)
+        else:
+            yi = values["yi"]
+            vi = values["vi"] if "vi" in values else values["sei"] ** 2
+    yi = np.where(keep & np.isfinite(yi), yi, np.nan)
+    vi = np.where(keep & np.isfinite(vi), vi, np.nan)
+    lost = np.flatnonzero(keep & ~(np.isfinite(yi) & np.isfinite(vi))
+                          & np.all([np.isfinite(values[a]) for a in group], axis=0))
+    if lost.size:
+        warnings.warn(f"{format_rows(lost)}: the {measure} could not be computed from the data "
+                      "(e.g. a standard deviation of 0 or too few participants) and is missing",
+                      UserWarning, stacklevel=2)
+    out = data.copy() if (append and data is not None) else pd.DataFrame(index=data.index if data is not None else None)
+    out["yi"] = yi
+    out["vi"] = vi
+    return out

@@ -1,0 +1,351 @@
+"""Pooled (intercept-only) meta-analysis: metafor's ``rma(yi, vi, method=..., test=...)``.
+
+The result object is cheap to build: the Q-profile interval (``confint``),
+influence statistics and leave-one-out fits are computed only on request.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from synthesis import _rma
+from synthesis._checks import as_float_array, check_effects
+from synthesis.errors import DataError
+
+__all__ = ["meta_analysis", "MetaResult", "resolve_inputs", "normalise_level"]
+
+
+def normalise_level(level: float) -> float:
+    """Accept a confidence level as 0.95 or 95 (metafor's convention); return 0.95.
+
+    Examples
+    --------
+    >>> normalise_level(95), normalise_level(0.9)
+    (0.95, 0.9)
+    """
+    level = float(level)
+    if level > 1:
+        level /= 100
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie between 0 and 1 (or 0 and 100), got {level!r}")
+    return level
+
+
+def resolve_inputs(yi: Any, vi: Any = None, *, sei: Any = None, data: pd.DataFrame | None = None,
+                   labels: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Turn the ways of passing effect sizes into validated arrays.
+
+    Accepts arrays, or a DataFrame ``data`` with column names in ``yi``/``vi``/``sei``/``labels``
+    (a DataFrame passed as ``yi`` is taken as ``data`` with columns ``yi``, ``vi``).
+    Returns ``(y, v, labels, kept_mask)`` with rows holding missing values dropped.
+    """
+    if isinstance(yi, pd.DataFrame):
+        data, yi = yi, "yi"
+        if vi is None and sei is None:
+            vi = "vi" if "vi" in data.columns else None
+            sei = "sei" if vi is None else None
+
+    def column(spec: Any, name: str) -> Any:
+        if data is not None and isinstance(spec, str):
+            if spec not in data.columns:
+                raise DataError(f"column {spec!r} (given as {name}) not found; the data have columns: "
+                                + ", ".join(map(str, data.columns)))
+            return data[spec].to_numpy()
+        return spec
+
+    y_raw = column(yi, "yi")
+    if vi is None and sei is None:
+        raise DataError("give the sampling variances (vi) or standard errors (sei)")
+    if vi is not None:
+        v_raw, v_name = column(vi, "vi"), (vi if isinstance(vi, str) else "vi")
+    else:
+        v_name = sei if isinstance(sei, str) else "sei"
+        v_raw = as_float_array(column(sei, "sei"), v_name) ** 2
+    y_name = yi if isinstance(yi, str) else "yi"
+    y, v, kept = check_effects(y_raw, v_raw, names=(y_name, v_name))
+    n = len(kept)
+    if labels is None:
+        lab = np.array([f"Study {i + 1}" for i in range(n)], dtype=object)
+    else:
+        lab = np.asarray(column(labels, "labels"), dtype=object)
+        if lab.size != n:
+            raise DataError(f"labels has {lab.size} values but there are {n} effect sizes")
+    return y, v, lab[kept].astype(str), kept
+
+
+@dataclass(repr=False)
+class MetaResult:
+    """Result of :func:`meta_analysis` (names as in metafor, in snake_case).
+
+    Attributes
+    ----------
+    estimate, se, zval, pval, ci_lb, ci_ub : float
+        Pooled effect, its standard error, test statistic (``tval`` and ``df``
+        under ``test="knha"``), p-value and confidence interval.
+    tau2, tau, I2, H2 : float
+        Heterogeneity (I² in percent).
+    Q, Q_pval : float
+        Cochran's Q (equal-effects weights) and its p-value (df = k - 1).
+    pi_lb, pi_ub : float
+        Prediction interval for the true effect in a new study (NaN for EE).
+    k : int
+        Number of studies used.
+    weights : ndarray
+        Percentage weight of each study.
+    """
+
+    yi: np.ndarray
+    vi: np.ndarray
+    labels: np.ndarray
+    method: str
+    test: str
+    level: float
+    estimate: float
+    se: float
+    stat: float
+    pval: float
+    ci_lb: float
+    ci_ub: float
+    tau2: float
+    I2: float
+    H2: float
+    Q: float
+    Q_pval: float
+    pi_lb: float
+    pi_ub: float
+    k: int
+    df: float
+    weights: np.ndarray
+    s2: float
+    fit_info: dict = field(default_factory=dict)
+    kept: np.ndarray | None = None
+
+    # ---- metafor names that depend on the test -------------------------------------------
+    @property
+    def tau(self) -> float:
+        return float(np.sqrt(self.tau2))
+
+    @property
+    def zval(self) -> float:
+        return self.stat
+
+    @property
+    def tval(self) -> float:
+        return self.stat
+
+    @property
+    def sei(self) -> np.ndarray:
+        return np.sqrt(self.vi)
+
+    @property
+    def X(self) -> np.ndarray:
+        return np.ones((self.k, 1))
+
+    @property
+    def crit(self) -> float:
+        alpha = 1 - self.level
+        if self.test == "knha":
+            return float(stats.t.ppf(1 - alpha / 2, self.df))
+        return float(stats.norm.ppf(1 - alpha / 2))
+
+    # ---- on request --------------------------------------------------------------------------
+    @cached_property
+    def blup(self) -> pd.DataFrame:
+        """Best linear unbiased predictions of the study effects (metafor's ``blup``)."""
+        shrink = self.tau2 / (self.tau2 + self.vi)
+        pred = shrink * self.yi + (1 - shrink) * self.estimate
+        se = np.sqrt(shrink * self.vi + (1 - shrink) ** 2 * self.se**2)
+        return pd.DataFrame({"pred": pred, "se": se, "pi_lb": pred - self.crit * se,
+                             "pi_ub": pred + self.crit * se}, index=pd.Index(self.labels, name="study"))
+
+    def confint(self, level: float | None = None) -> pd.DataFrame:
+        """Q-profile confidence intervals for tau², tau, I² and H² (Viechtbauer 2007).
+
+        Examples
+        --------
+        >>> fit = meta_analysis([0.1, 0.5, 0.9, -0.2], [0.04, 0.05, 0.03, 0.06])
+        >>> list(fit.confint().index)
+        ['tau2', 'tau', 'I2', 'H2']
+        """
+        level = self.level if level is None else normalise_level(level)
+        if self.k < 2:
+            raise ValueError("a confidence interval for tau² needs at least 2 studies")
+        lb, ub = _rma.q_profile_bounds(self.yi, self.vi, self.X, level)
+        s2 = self.s2
+
+        def rows(t2: float) -> list[float]:
+            return [t2, np.sqrt(t2), 100 * t2 / (s2 + t2), (s2 + t2) / s2]
+
+        est = [self.tau2, self.tau, self.I2, self.H2] if self.method != "EE" else rows(0.0)
+        return pd.DataFrame({"estimate": est, "ci_lb": rows(lb), "ci_ub": rows(ub)},
+                            index=["tau2", "tau", "I2", "H2"])
+
+    # ---- tidy output -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dictionary of the headline numbers."""
+        out = {"method": self.method, "test": self.test, "level": self.level, "k": self.k,
+               "estimate": self.estimate, "se": self.se,
+               ("tval" if self.test == "knha" else "zval"): self.stat,
+               "pval": self.pval, "ci_lb": self.ci_lb, "ci_ub": self.ci_ub,
+               "pi_lb": self.pi_lb, "pi_ub": self.pi_ub, "tau2": self.tau2, "tau": self.tau,
+               "I2": self.I2, "H2": self.H2, "Q": self.Q, "Q_pval": self.Q_pval}
+        if self.test == "knha":
+            out["df"] = self.df
+        return {key: (None if isinstance(val, float) and not np.isfinite(val) else val)
+                for key, val in out.items()}
+
+    def to_frame(self) -> pd.DataFrame:
+        """One-row tidy DataFrame of :meth:`to_dict`."""
+        return pd.DataFrame([self.to_dict()])
+
+    def summary(self) -> pd.DataFrame:
+        """Table of the model: pooled effect, prediction interval and heterogeneity.
+
+        Examples
+        --------
+        >>> fit = meta_analysis([0.1, 0.5, 0.9, -0.2], [0.04, 0.05, 0.03, 0.06])
+        >>> fit.summary().loc["estimate", "value"] == fit.estimate
+        True
+        """
+        stat = "tval" if self.test == "knha" else "zval"
+        rows = {"estimate": (self.estimate, self.ci_lb, self.ci_ub),
+                "se": (self.se, np.nan, np.nan), stat: (self.stat, np.nan, np.nan),
+                "pval": (self.pval, np.nan, np.nan),
+                "prediction": (self.estimate, self.pi_lb, self.pi_ub),
+                "tau2": (self.tau2, np.nan, np.nan), "I2": (self.I2, np.nan, np.nan),
+                "H2": (self.H2, np.nan, np.nan), "Q": (self.Q, np.nan, np.nan),
+                "Q_pval": (self.Q_pval, np.nan, np.nan), "k": (float(self.k), np.nan, np.nan)}
+        return pd.DataFrame.from_dict(rows, orient="index", columns=["value", "ci_lb", "ci_ub"])
+
+    def __repr__(self) -> str:
+        model = "Equal-effects model" if self.method == "EE" else f"Random-effects model ({self.method})"
+        stat = f"t({self.df:g}) = {self.stat:.4f}" if self.test == "knha" else f"z = {self.stat:.4f}"
+        lines = [f"{model}, k = {self.k}"]
+        if self.method != "EE":
+            lines.append(f"tau² = {self.tau2:.4f} (tau = {self.tau:.4f}), I² = {self.I2:.2f}%, H² = {self.H2:.4f}")
+        lines.append(f"Q(df = {self.k - 1}) = {self.Q:.4f}, p = {self.Q_pval:.4g}")
+        lines.append(f"estimate = {self.estimate:.4f}, se = {self.se:.4f}, {stat}, p = {self.pval:.4g}, "
+                     f"{self.level:.0%} CI [{self.ci_lb:.4f}, {self.ci_ub:.4f}]")
+        if np.isfinite(self.pi_lb):
+            lines.append(f"{self.level:.0%} prediction interval [{self.pi_lb:.4f}, {self.pi_ub:.4f}]")
+        return "\n".join(lines)
+
+
+def fit_pooled(y: np.ndarray, v: np.ndarray, labels: np.ndarray, *, method: str, test: str,
+               level: float, tau2: float | None = None, kept: np.ndarray | None = None) -> MetaResult:
+    """Fit the intercept-only model on validated arrays (internal; see :func:`meta_analysis`)."""
+    k = y.size
+    X = np.ones((k, 1))
+    if tau2 is None:
+        tau2, info = _rma.estimate_tau2(method, y, v, X)
+    else:
+        info = {"method": method, "fixed_tau2": True}
+    fit = _rma.wls(y, v, X, tau2)
+    est = float(fit.beta[0])
+    var = float(fit.vb[0, 0])
+    df = k - 1
+    if test == "knha":
+        if df < 1:
+            raise DataError("the Knapp-Hartung adjustment needs at least 2 studies")
+        var *= fit.Q / df
+    se = float(np.sqrt(var))
+    stat = est / se
+    alpha = 1 - level
+    if test == "knha":
+        pval = float(2 * stats.t.sf(abs(stat), df))
+        crit = float(stats.t.ppf(1 - alpha / 2, df))
+    else:
+        pval = float(2 * stats.norm.sf(abs(stat)))
+        crit = float(stats.norm.ppf(1 - alpha / 2))
+    w_fe = 1 / v
+    Q = float(np.dot(w_fe, (y - np.dot(w_fe, y) / w_fe.sum()) ** 2))
+    Q_pval = float(stats.chi2.sf(Q, df)) if df > 0 else np.nan
+    s2 = (df * w_fe.sum() / (w_fe.sum() ** 2 - np.dot(w_fe, w_fe))) if df > 0 else np.nan
+    if method == "EE":
+        I2 = max(0.0, 100 * (Q - df) / Q) if Q > 0 else 0.0
+        H2 = Q / df if df > 0 else np.nan
+        pi_lb = pi_ub = np.nan
+    else:
+        I2 = 100 * tau2 / (s2 + tau2) if df > 0 else np.nan
+        H2 = (s2 + tau2) / s2 if df > 0 else np.nan
+        half = crit * np.sqrt(var + tau2)
+        pi_lb, pi_ub = est - half, est + half
+    return MetaResult(yi=y, vi=v, labels=labels, method=method, test=test, level=level, estimate=est,
+                      se=se, stat=float(stat), pval=pval, ci_lb=est - crit * se, ci_ub=est + crit * se,
+                      tau2=float(tau2), I2=float(I2), H2=float(H2), Q=Q, Q_pval=Q_pval,
+                      pi_lb=float(pi_lb), pi_ub=float(pi_ub), k=k, df=float(df),
+                      weights=100 * fit.w / fit.w.sum(), s2=float(s2), fit_info=info, kept=kept)
+
+
+def check_test(test: str) -> str:
+    """Validate the test name (``z`` or ``knha``; ``hksj`` accepted as an alias)."""
+    t = str(test).lower()
+    t = {"hksj": "knha", "hk": "knha", "t": "knha"}.get(t, t)
+    if t not in ("z", "knha"):
+        raise ValueError(f"unknown test {test!r}; choose 'z' or 'knha' (Hartung-Knapp-Sidik-Jonkman)")
+    return t
+
+
+def meta_analysis(yi: Any, vi: Any = None, *, sei: Any = None, data: pd.DataFrame | None = None,
+                  labels: Any = None, method: str = "REML", test: str = "z",
+                  level: float = 0.95, tau2: float | None = None) -> MetaResult:
+    """Fixed- or random-effects meta-analysis (metafor's ``rma.uni`` without moderators).
+
+    Parameters
+    ----------
+    yi, vi : array-like or str
+        Effect sizes and sampling variances (or column names of ``data``).
+    sei : array-like or str, optional
+        Standard errors instead of ``vi``.
+    data : DataFrame, optional
+        Source of the named columns. A DataFrame passed as ``yi`` is used as
+        ``data`` with columns ``yi`` and ``vi``.
+    labels : array-like or str, optional
+        Study labels (used by ``blup``, plots and influence tables).
+    method : str
+        ``EE`` (alias ``FE``), ``DL``, ``HE``, ``HS``, ``SJ``, ``ML``,
+        ``REML`` (default), ``EB`` or ``PM``.
+    test : str
+        ``"z"`` or ``"knha"`` (Hartung-Knapp-Sidik-Jonkman: t with k - 1 df).
+    level : float
+        Confidence level (0.95 or 95).
+    tau2 : float, optional
+        Fix tau² at this value instead of estimating it.
+
+    Returns
+    -------
+    MetaResult
+
+    Raises
+    ------
+    DataError
+        Zero, negative or infinite variances; non-numeric values; mismatched
+        lengths; no studies. Rows with missing values are dropped with a warning.
+
+    Examples
+    --------
+    >>> fit = meta_analysis([0.30, 0.10, 0.55, 0.42], [0.02, 0.03, 0.05, 0.04], method="DL")
+    >>> round(fit.estimate, 4), fit.k
+    (0.3145, 4)
+    """
+    method = _rma.normalise_method(method)
+    test = check_test(test)
+    level = normalise_level(level)
+    y, v, lab, kept = resolve_inputs(yi, vi, sei=sei, data=data, labels=labels)
+    if y.size == 1 and method != "EE":
+        warnings.warn("k = 1: tau² cannot be estimated; the single study's estimate is returned "
+                      "with tau² = 0", UserWarning, stacklevel=2)
+        tau2 = 0.0 if tau2 is None else tau2
+    elif y.size == 2 and method != "EE":
+        warnings.warn("k = 2: tau² is estimated very imprecisely from two studies; "
+                      "interpret heterogeneity and the prediction interval with great caution",
+                      UserWarning, stacklevel=2)
+    if y.size == 1 and test == "knha":
+        raise DataError("k = 1: the Knapp-Hartung adjustment needs at least 2 studies; use test='z'")
+    return fit_pooled(y, v, lab, method=method, test=test, level=level, tau2=tau2, kept=kept)

@@ -1,0 +1,373 @@
+"""Meta-regression and subgroup analysis (metafor's ``rma(yi, vi, mods=...)``).
+
+Categorical moderators are treatment-coded like R's ``factor``: the first
+level in sorted order is the reference unless another is named.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from synthesis import _rma
+from synthesis._checks import as_float_array, check_effects, format_rows
+from synthesis.errors import DataError
+from synthesis.meta import MetaResult, check_test, fit_pooled, normalise_level
+
+__all__ = ["meta_regression", "MetaRegressionResult", "subgroup_analysis", "SubgroupResult",
+           "design_matrix"]
+
+
+def _is_categorical(series: pd.Series) -> bool:
+    return not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series))
+
+
+def _sorted_levels(values: pd.Series) -> list[Any]:
+    levels = pd.unique(values.dropna())
+    try:
+        return sorted(levels)
+    except TypeError:
+        return sorted(levels, key=str)
+
+
+def design_matrix(data: pd.DataFrame, moderators: Sequence[str], *, categorical: Iterable[str] = (),
+                  reference: Mapping[str, Any] | None = None, intercept: bool = True
+                  ) -> tuple[np.ndarray, list[str]]:
+    """Build the design matrix: an intercept, numeric moderators, treatment-coded factors.
+
+    Dummy columns are named ``moderator[level]``. Rows must be complete.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"design": ["rct", "cct", "rct"], "dose": [1.0, 2.0, 3.0]})
+    >>> X, names = design_matrix(d, ["dose", "design"])
+    >>> names
+    ['intrcpt', 'dose', 'design[rct]']
+    """
+    categorical = set(categorical)
+    reference = dict(reference or {})
+    columns: list[np.ndarray] = [np.ones(len(data))] if intercept else []
+    names: list[str] = ["intrcpt"] if intercept else []
+    for name in moderators:
+        series = data[name]
+        if name in categorical or _is_categorical(series):
+            levels = _sorted_levels(series)
+            if name in reference and reference[name] is not None:
+                ref = reference[name]
+                match = [lv for lv in levels if str(lv) == str(ref)]
+                if not match:
+                    raise DataError(f"moderator {name!r}: reference level {ref!r} does not occur; "
+                                    f"levels are {', '.join(map(str, levels))}")
+                levels = match + [lv for lv in levels if str(lv) != str(ref)]
+            if len(levels) < 2:
+                warnings.warn(f"moderator {name!r} has a single level ({levels[0]!r}) and is left out",
+                              UserWarning, stacklevel=3)
+                continue
+            for level in levels[1:]:
+                columns.append((series == level).to_numpy(dtype=float))
+                names.append(f"{name}[{level}]")
+        else:
+            columns.append(as_float_array(series.to_numpy(), name))
+            names.append(name)
+    return np.column_stack(columns), names
+
+
+@dataclass(repr=False)
+class MetaRegressionResult:
+    """Result of :func:`meta_regression` (metafor's names in snake_case).
+
+    Attributes
+    ----------
+    coef_names : list of str
+    coef, se, zval (or tval), pval, ci_lb, ci_ub : ndarray
+    tau2, I2, H2, R2 : float
+        Residual heterogeneity and the pseudo-R² (percent of tau² accounted for).
+    QM, QMp : float
+        Omnibus test of the moderators (chi² under ``z``, F under ``knha``).
+    QE, QEp : float
+        Test for residual heterogeneity.
+    k : int
+    """
+
+    coef_names: list[str]
+    coef: np.ndarray
+    se: np.ndarray
+    stat: np.ndarray
+    pval: np.ndarray
+    ci_lb: np.ndarray
+    ci_ub: np.ndarray
+    vb: np.ndarray
+    tau2: float
+    I2: float
+    H2: float
+    R2: float
+    QM: float
+    QMp: float
+    QM_df: tuple[int, ...]
+    QE: float
+    QEp: float
+    k: int
+    p: int
+    df: float
+    method: str
+    test: str
+    level: float
+    yi: np.ndarray
+    vi: np.ndarray
+    X: np.ndarray
+    labels: np.ndarray
+    kept: np.ndarray
+
+    @property
+    def zval(self) -> np.ndarray:
+        return self.stat
+
+    @property
+    def tval(self) -> np.ndarray:
+        return self.stat
+
+    def to_frame(self) -> pd.DataFrame:
+        """Coefficient table (one row per coefficient)."""
+        stat = "tval" if self.test == "knha" else "zval"
+        return pd.DataFrame({"estimate": self.coef, "se": self.se, stat: self.stat, "pval": self.pval,
+                             "ci_lb": self.ci_lb, "ci_ub": self.ci_ub},
+                            index=pd.Index(self.coef_names, name="term"))
+
+    summary = to_frame
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dictionary of the model."""
+        def clean(x: float) -> float | None:
+            return None if not np.isfinite(x) else float(x)
+        return {"coefficients": {n: {"estimate": float(b), "se": float(s), "pval": float(p),
+                                     "ci_lb": float(lo), "ci_ub": float(hi)}
+                                 for n, b, s, p, lo, hi in zip(self.coef_names, self.coef, self.se,
+                                                               self.pval, self.ci_lb, self.ci_ub)},
+                "tau2": self.tau2, "I2": clean(self.I2), "R2": clean(self.R2), "QM": clean(self.QM),
+                "QMp": clean(self.QMp), "QE": self.QE, "QEp": clean(self.QEp), "k": self.k,
+                "method": self.method, "test": self.test}
+
+    def __repr__(self) -> str:
+        test = (f"F({self.QM_df[0]}, {self.QM_df[1]}) = {self.QM:.4f}" if self.test == "knha"
+                else f"QM(df = {self.QM_df[0]}) = {self.QM:.4f}")
+        return (f"Mixed-effects meta-regression ({self.method}), k = {self.k}\n"
+                f"tau² (residual) = {self.tau2:.4f}, I² = {self.I2:.2f}%, R² = {self.R2:.2f}%\n"
+                f"QE(df = {self.k - self.p}) = {self.QE:.4f}, p = {self.QEp:.4g}; {test}, p = {self.QMp:.4g}\n"
+                + self.to_frame().round(4).to_string())
+
+
+def fit_regression(y: np.ndarray, v: np.ndarray, X: np.ndarray, names: list[str], *, method: str,
+                   test: str, level: float, labels: np.ndarray, kept: np.ndarray,
+                   tau2: float | None = None) -> MetaRegressionResult:
+    """Fit the mixed-effects model on validated arrays (internal; see :func:`meta_regression`)."""
+    k, p = X.shape
+    if k <= p:
+        raise DataError(f"{k} studies cannot estimate {p} coefficients ({', '.join(names)}); "
+                        "use fewer moderators or levels")
+    if np.linalg.matrix_rank(X) < p:
+        raise DataError("the moderators are collinear (a level or variable is redundant): "
+                        + ", ".join(names))
+    if tau2 is None:
+        tau2, _ = _rma.estimate_tau2(method, y, v, X)
+    fit = _rma.wls(y, v, X, tau2)
+    df = k - p
+    vb = fit.vb.copy()
+    if test == "knha":
+        vb *= fit.Q / df
+    se = np.sqrt(np.diag(vb))
+    stat = fit.beta / se
+    alpha = 1 - level
+    if test == "knha":
+        pval = 2 * stats.t.sf(np.abs(stat), df)
+        crit = stats.t.ppf(1 - alpha / 2, df)
+    else:
+        pval = 2 * stats.norm.sf(np.abs(stat))
+        crit = stats.norm.ppf(1 - alpha / 2)
+    fe = _rma.wls(y, v, X, 0.0)
+    QE, QEp = fe.Q, float(stats.chi2.sf(fe.Q, df))
+    has_intercept = names[0] == "intrcpt"
+    mods = slice(1, p) if has_intercept else slice(0, p)
+    m = len(range(*mods.indices(p)))
+    if m:
+        b = fit.beta[mods]
+        QM = float(b @ np.linalg.solve(vb[mods, mods], b))
+        if test == "knha":
+            QM /= m
+            QMp, QM_df = float(stats.f.sf(QM, m, df)), (m, df)
+        else:
+            QMp, QM_df = float(stats.chi2.sf(QM, m)), (m,)
+    else:
+        QM = QMp = np.nan
+        QM_df = (0,)
+    s2 = _rma.typical_variance(v, X)
+    if method == "EE":
+        I2 = max(0.0, 100 * (QE - df) / QE) if QE > 0 else 0.0
+        H2 = QE / df
+    else:
+        I2, H2 = 100 * tau2 / (s2 + tau2), (s2 + tau2) / s2
+    R2 = np.nan
+    if has_intercept and m and method != "EE":
+        tau2_null, _ = _rma.estimate_tau2(method, y, v, np.ones((k, 1)))
+        R2 = max(0.0, 100 * (tau2_null - tau2) / tau2_null) if tau2_null > 0 else 0.0
+    return MetaRegressionResult(
+        coef_names=names, coef=fit.beta, se=se, stat=stat, pval=pval, ci_lb=fit.beta - crit * se,
+        ci_ub=fit.beta + crit * se, vb=vb, tau2=float(tau2), I2=float(I2), H2=float(H2), R2=float(R2),
+        QM=QM, QMp=QMp, QM_df=QM_df, QE=float(QE), QEp=QEp, k=k, p=p, df=float(df), method=method,
+        test=test, level=level, yi=y, vi=v, X=X, labels=labels, kept=kept)
+
+
+def _complete_rows(data: pd.DataFrame, moderators: Sequence[str], yi: str, vi: str) -> pd.DataFrame:
+    missing = [c for c in [yi, vi, *moderators] if c not in data.columns]
+    if missing:
+        raise DataError(f"column(s) {', '.join(map(repr, missing))} not found; the data have columns: "
+                        + ", ".join(map(str, data.columns)))
+    data = data.reset_index(drop=True)
+    incomplete = data[list(moderators)].isna().any(axis=1).to_numpy()
+    if incomplete.all():
+        raise DataError("every row has a missing moderator value; nothing left to analyse")
+    if incomplete.any():
+        warnings.warn(f"{format_rows(np.flatnonzero(incomplete))} dropped: missing value in "
+                      f"{', '.join(moderators)}", UserWarning, stacklevel=3)
+    return data.loc[~incomplete]
+
+
+def meta_regression(data: pd.DataFrame, moderators: str | Sequence[str], yi: str = "yi", vi: str = "vi", *,
+                    categorical: Iterable[str] = (), reference: Mapping[str, Any] | None = None,
+                    labels: str | None = None, method: str = "REML", test: str = "z",
+                    level: float = 0.95, tau2: float | None = None) -> MetaRegressionResult:
+    """Mixed-effects meta-regression (metafor's ``rma(yi, vi, mods = ~ ...)``).
+
+    Parameters
+    ----------
+    data : DataFrame
+    moderators : str or list of str
+        Column names. Non-numeric columns and those in ``categorical`` are
+        treatment-coded (first level in sorted order is the reference, as R's
+        ``factor``; ``reference`` maps a moderator to another reference level).
+    yi, vi : str
+        Columns with effect sizes and sampling variances.
+    method, test, level
+        As in :func:`synthesis.meta_analysis`.
+    tau2 : float, optional
+        Fix the residual tau² instead of estimating it.
+
+    Returns
+    -------
+    MetaRegressionResult
+        Rows with a missing moderator are dropped with a warning.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"yi": [0.1, 0.3, 0.5, 0.2, 0.7, 0.4], "vi": [0.02] * 6,
+    ...                   "dose": [1, 2, 3, 1, 4, 2]})
+    >>> fit = meta_regression(d, "dose")
+    >>> fit.coef_names
+    ['intrcpt', 'dose']
+    """
+    if isinstance(moderators, str):
+        moderators = [moderators]
+    moderators = list(moderators)
+    method = _rma.normalise_method(method)
+    test = check_test(test)
+    level = normalise_level(level)
+    complete = _complete_rows(data, moderators, yi, vi)
+    y, v, kept = check_effects(complete[yi].to_numpy(), complete[vi].to_numpy(), names=(yi, vi))
+    complete = complete.loc[kept]
+    X, names = design_matrix(complete, moderators, categorical=categorical, reference=reference)
+    lab = (complete[labels].astype(str).to_numpy() if labels
+           else np.array([f"Study {i + 1}" for i in complete.index]))
+    return fit_regression(y, v, X, names, method=method, test=test, level=level, labels=lab,
+                          kept=complete.index.to_numpy(), tau2=tau2)
+
+
+@dataclass(repr=False)
+class SubgroupResult:
+    """Result of :func:`subgroup_analysis`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per subgroup: ``k, estimate, se, ci_lb, ci_ub, pi_lb, pi_ub, tau2, I2, pval``.
+    fits : dict
+        The :class:`~synthesis.meta.MetaResult` of each subgroup.
+    Q_between, df_between, pval_between : float
+        Test for subgroup differences (Borenstein et al. 2009, ch. 19; as RevMan):
+        Cochran's Q across the subgroup estimates with separate tau² per subgroup.
+    regression : MetaRegressionResult
+        The same question as a meta-regression with a common tau² (metafor's QM test).
+    """
+
+    by: str
+    table: pd.DataFrame
+    fits: dict[Any, MetaResult]
+    Q_between: float
+    df_between: int
+    pval_between: float
+    regression: MetaRegressionResult | None
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.table
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"by": self.by, "Q_between": self.Q_between, "df_between": self.df_between,
+                "pval_between": self.pval_between,
+                "levels": {str(k): {c: (None if pd.isna(v) else float(v)) for c, v in row.items()}
+                           for k, row in self.table.iterrows()}}
+
+    def __repr__(self) -> str:
+        return (f"Subgroups by {self.by}: test for subgroup differences Q({self.df_between}) = "
+                f"{self.Q_between:.4f}, p = {self.pval_between:.4g}\n" + self.table.round(4).to_string())
+
+
+def subgroup_analysis(data: pd.DataFrame, by: str, yi: str = "yi", vi: str = "vi", *,
+                      method: str = "REML", test: str = "z", level: float = 0.95,
+                      reference: Any = None) -> SubgroupResult:
+    """Pooled effect within each level of ``by`` and the test for subgroup differences.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"yi": [0.1, 0.3, 0.5, 0.2, 0.7, 0.4], "vi": [0.02] * 6,
+    ...                   "setting": ["a", "a", "a", "b", "b", "b"]})
+    >>> res = subgroup_analysis(d, "setting", method="DL")
+    >>> list(res.table.index)
+    ['a', 'b']
+    """
+    method = _rma.normalise_method(method)
+    test = check_test(test)
+    level = normalise_level(level)
+    complete = _complete_rows(data, [by], yi, vi)
+    levels = _sorted_levels(complete[by])
+    if reference is not None and reference in levels:
+        levels = [reference] + [lv for lv in levels if lv != reference]
+    fits: dict[Any, MetaResult] = {}
+    rows = []
+    for level_value in levels:
+        part = complete[complete[by] == level_value]
+        y, v, kept = check_effects(part[yi].to_numpy(), part[vi].to_numpy(), names=(yi, vi))
+        sub_method = method if y.size > 1 else "EE"
+        sub_test = test if y.size > 1 else "z"
+        fit = fit_pooled(y, v, np.array([f"Study {i + 1}" for i in part.index[kept]]),
+                         method=sub_method, test=sub_test, level=level, kept=kept)
+        fits[level_value] = fit
+        rows.append({"k": fit.k, "estimate": fit.estimate, "se": fit.se, "ci_lb": fit.ci_lb,
+                     "ci_ub": fit.ci_ub, "pi_lb": fit.pi_lb, "pi_ub": fit.pi_ub, "tau2": fit.tau2,
+                     "I2": fit.I2, "pval": fit.pval})
+    table = pd.DataFrame(rows, index=pd.Index(levels, name=by))
+    est = table["estimate"].to_numpy()
+    w = 1 / table["se"].to_numpy() ** 2
+    Q_between = float(np.sum(w * (est - np.sum(w * est) / np.sum(w)) ** 2)) if len(levels) > 1 else np.nan
+    df_between = len(levels) - 1
+    pval_between = float(stats.chi2.sf(Q_between, df_between)) if df_between > 0 else np.nan
+    regression = None
+    if df_between > 0 and len(complete) > len(levels):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            regression = meta_regression(complete, [by], yi, vi, categorical=[by],
+                                         reference={by: levels[0]}, method=method, test=test, level=level)
+    return SubgroupResult(by=by, table=table, fits=fits, Q_between=Q_between, df_between=df_between,
+                          pval_between=pval_between, regression=regression)
