@@ -1,0 +1,241 @@
+"""Leave-one-out analysis and case-deletion influence diagnostics (metafor's
+``leave1out`` and ``influence``).
+
+:func:`leave_one_out` fits the k leave-one-out models of a pooled analysis
+at once: every quantity is a row-wise reduction of a k x k weight matrix with
+the left-out study masked, and the tau² estimators iterate on all k data sets
+together (PyMARE's idea of fitting many data sets as one array operation).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from synthesis import _rma
+from synthesis.meta import MetaResult
+from synthesis.regression import MetaRegressionResult
+
+__all__ = ["leave_one_out", "influence", "loo_tau2"]
+
+
+def _weights(v: np.ndarray, tau2: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return mask / (v[None, :] + tau2[:, None])
+
+
+def _wls_rows(y: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of W: weighted mean, its variance and the generalised Q."""
+    sw = W.sum(axis=1)
+    mu = W @ y / sw
+    resid = y[None, :] - mu[:, None]
+    Q = np.einsum("ij,ij->i", W, resid * resid)
+    return mu, 1 / sw, Q
+
+
+def loo_tau2(method: str, y: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """tau² of each of the k leave-one-out data sets (intercept-only), vectorised."""
+    k = y.size
+    mask = 1.0 - np.eye(k)
+    df = k - 2
+    zeros = np.zeros(k)
+    if method == "EE" or df < 1:
+        return zeros
+    W0 = _weights(v, zeros, mask)
+    if method in ("DL", "HS"):
+        _, _, Q = _wls_rows(y, W0)
+        sw, sw2 = W0.sum(axis=1), (W0 * W0).sum(axis=1)
+        if method == "DL":
+            return np.maximum(0.0, (Q - df) / (sw - sw2 / sw))
+        return np.maximum(0.0, (Q - (k - 1)) / sw)
+    if method == "HE":
+        n = k - 1
+        ybar = mask @ y / n
+        rss = np.einsum("ij,ij->i", mask, (y[None, :] - ybar[:, None]) ** 2)
+        return np.maximum(0.0, (rss - (mask @ v) * (n - 1) / n) / (n - 1))
+    if method == "SJ":
+        n = k - 1
+        ybar = mask @ y / n
+        t0 = np.einsum("ij,ij->i", mask, (y[None, :] - ybar[:, None]) ** 2) / n
+        _, _, Q = _wls_rows(y, _weights(v, t0, mask))
+        return t0 * Q / df
+    if method == "PM":
+        # Newton on the convex, decreasing Q(tau2) from tau2 = 0 converges monotonically
+        tau2 = zeros.copy()
+        _, _, Q = _wls_rows(y, W0)
+        active = Q > df
+        for _ in range(_rma.MAX_ITER):
+            W = _weights(v, tau2, mask)
+            mu, _, Q = _wls_rows(y, W)
+            resid = y[None, :] - mu[:, None]
+            slope = -np.einsum("ij,ij->i", W * W, resid * resid)
+            step = np.where(active, -(Q - df) / slope, 0.0)
+            tau2 = np.maximum(0.0, tau2 + step)
+            if np.all(np.abs(step) <= _rma.TOLERANCE * np.maximum(1.0, tau2)):
+                return tau2
+        return np.array([_rma.estimate_tau2("PM", np.delete(y, i), np.delete(v, i),
+                                            np.ones((k - 1, 1)))[0] for i in range(k)])
+    # Fisher scoring for ML, REML, EB with step halving, all rows together
+    tau2 = loo_tau2("HE", y, v)
+    n = k - 1
+    for _ in range(_rma.MAX_ITER):
+        W = _weights(v, tau2, mask)
+        sw = W.sum(axis=1)
+        mu = W @ y / sw
+        resid = y[None, :] - mu[:, None]
+        W2 = W * W
+        sw2 = W2.sum(axis=1)
+        yPPy = np.einsum("ij,ij->i", W2, resid * resid)
+        if method == "REML":
+            trP = sw - sw2 / sw
+            trPP = sw2 - 2 * (W2 * W).sum(axis=1) / sw + (sw2 / sw) ** 2
+            step = (yPPy - trP) / trPP
+        elif method == "ML":
+            step = (yPPy - sw) / sw2
+        else:  # EB
+            Q = np.einsum("ij,ij->i", W, resid * resid)
+            step = (Q * n / (n - 1) - n) / sw
+        for _ in range(60):
+            negative = tau2 + step < 0
+            if not negative.any():
+                break
+            step = np.where(negative, step / 2, step)
+        step = np.where(tau2 + step < 0, -tau2, step)
+        tau2 = tau2 + step
+        if np.all(np.abs(step) <= _rma.TOLERANCE * np.maximum(1.0, tau2)):
+            return tau2
+    return np.array([_rma.estimate_tau2(method, np.delete(y, i), np.delete(v, i),
+                                        np.ones((k - 1, 1)))[0] for i in range(k)])
+
+
+def leave_one_out(fit: MetaResult, *, tau2: np.ndarray | None = None) -> pd.DataFrame:
+    """Refit a pooled model k times, each time without one study (metafor's ``leave1out``).
+
+    Parameters
+    ----------
+    fit : MetaResult
+        From :func:`synthesis.meta_analysis`; method, test and level are reused.
+    tau2 : array, optional
+        tau² of each leave-one-out fit, if known (otherwise estimated).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by the left-out study: ``estimate, se, zval (tval), pval,
+        ci_lb, ci_ub, Q, Q_pval, tau2, I2, H2``.
+
+    Examples
+    --------
+    >>> from synthesis import meta_analysis
+    >>> fit = meta_analysis([0.1, 0.5, 0.9, -0.2, 0.3], [0.04, 0.05, 0.03, 0.06, 0.02])
+    >>> leave_one_out(fit).shape[0]
+    5
+    """
+    y, v, k = fit.yi, fit.vi, fit.k
+    if k < 2:
+        raise ValueError("leave-one-out needs at least 2 studies")
+    mask = 1.0 - np.eye(k)
+    tau2 = loo_tau2(fit.method, y, v) if tau2 is None else np.asarray(tau2, dtype=float)
+    mu, var, Qgen = _wls_rows(y, _weights(v, tau2, mask))
+    df = k - 2
+    if fit.test == "knha" and df > 0:
+        var = var * Qgen / df
+        dist = stats.t(df)
+    else:
+        dist = stats.norm()
+    se = np.sqrt(var)
+    stat = mu / se
+    crit = dist.ppf(1 - (1 - fit.level) / 2)
+    W0 = _weights(v, np.zeros(k), mask)
+    _, _, Q = _wls_rows(y, W0)
+    sw, sw2 = W0.sum(axis=1), (W0 * W0).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s2 = df * sw / (sw**2 - sw2)
+        if fit.method == "EE":
+            I2 = np.maximum(0.0, 100 * (Q - df) / Q)
+            H2 = Q / df
+        else:
+            I2 = 100 * tau2 / (s2 + tau2)
+            H2 = (s2 + tau2) / s2
+    return pd.DataFrame({"estimate": mu, "se": se, ("tval" if fit.test == "knha" else "zval"): stat,
+                         "pval": 2 * dist.sf(np.abs(stat)), "ci_lb": mu - crit * se,
+                         "ci_ub": mu + crit * se, "Q": Q,
+                         "Q_pval": stats.chi2.sf(Q, df) if df > 0 else np.nan,
+                         "tau2": tau2, "I2": I2, "H2": H2},
+                        index=pd.Index(fit.labels, name="left_out"))
+
+
+def influence(fit: MetaResult | MetaRegressionResult, *, tau2_del: np.ndarray | None = None) -> pd.DataFrame:
+    """Case-deletion diagnostics (metafor's ``influence.rma.uni``).
+
+    Columns: ``rstudent`` (externally studentized residual), ``dffits``,
+    ``cooks_d``, ``cov_r``, ``tau2_del``, ``QE_del``, ``hat``, ``weight`` (%),
+    one ``dfbetas`` column per coefficient (``dfbetas`` for a pooled model,
+    ``dfbetas_<name>`` otherwise) and ``is_influential``, flagged as metafor
+    does: |DFFITS| > 3 sqrt(p/(k-p)), P(chi²_p <= Cook's D) > 0.5, hat > 3p/k,
+    or any |DFBETAS| > 1 (Viechtbauer & Cheung 2010).
+
+    ``tau2_del`` optionally supplies the tau² of each deletion fit (for
+    example from another program) instead of re-estimating it.
+
+    Examples
+    --------
+    >>> from synthesis import meta_analysis
+    >>> fit = meta_analysis([0.1, 0.5, 0.9, -0.2, 0.3], [0.04, 0.05, 0.03, 0.06, 0.02])
+    >>> bool(influence(fit)["is_influential"].dtype == bool)
+    True
+    """
+    y, v, X = fit.yi, fit.vi, fit.X
+    k, p = X.shape
+    method = fit.method
+    full = _rma.wls(y, v, X, fit.tau2)
+    s2w_full = full.Q / (k - p) if fit.test == "knha" else 1.0
+    vb_full = full.vb * s2w_full
+    w = full.w
+    hat = np.einsum("ij,jk,ik->i", X * w[:, None], full.vb, X)
+    weight = 100 * w / w.sum()
+    # Cook's distance and the covariance ratio use the moderators only when there are any
+    # (metafor's btt excludes the intercept), the full-model covariance under the same test
+    btt = np.arange(1, p) if p > 1 and getattr(fit, "coef_names", ["x"])[0] == "intrcpt" else np.arange(p)
+    svb = np.linalg.inv(vb_full[np.ix_(btt, btt)])
+    rows = []
+    for i in range(k):
+        keep = np.arange(k) != i
+        yi_, vi_, Xi_ = y[keep], v[keep], X[keep]
+        if tau2_del is not None:
+            tau2 = float(tau2_del[i])
+        elif method == "EE" or k - 1 - p < 1:
+            tau2 = 0.0
+        else:
+            tau2, _ = _rma.estimate_tau2(method, yi_, vi_, Xi_)
+        res = _rma.wls(yi_, vi_, Xi_, tau2)
+        s2w = res.Q / (k - 1 - p) if (fit.test == "knha" and k - 1 - p > 0) else 1.0
+        vb = res.vb * s2w
+        x = X[i]
+        delpred = float(x @ res.beta)
+        vdelpred = float(x @ vb @ x)
+        dfbeta = full.beta - res.beta
+        vb_del = np.linalg.inv((X / (v + tau2)[:, None]).T @ X)  # all studies, tau² of the deletion fit
+        rows.append({
+            "rstudent": (y[i] - delpred) / np.sqrt(v[i] * s2w + vdelpred + tau2 * s2w),
+            "dffits": (float(x @ full.beta) - delpred) / np.sqrt(s2w * hat[i] * (tau2 + v[i])),
+            "cooks_d": float(dfbeta[btt] @ svb @ dfbeta[btt]),
+            "cov_r": float(np.linalg.det(vb[np.ix_(btt, btt)]) / np.linalg.det(vb_full[np.ix_(btt, btt)])),
+            "tau2_del": tau2, "QE_del": _rma.wls(yi_, vi_, Xi_, 0.0).Q,
+            **dict(zip(_dfbetas_names(fit), dfbeta / np.sqrt(s2w * np.diag(vb_del)))),
+        })
+    table = pd.DataFrame(rows, index=pd.Index(fit.labels, name="study"))
+    table["hat"] = hat
+    table["weight"] = weight
+    dfb = table[_dfbetas_names(fit)].abs().to_numpy()
+    table["is_influential"] = ((table["dffits"].abs() > 3 * np.sqrt(p / (k - p)))
+                               | (stats.chi2.cdf(table["cooks_d"], btt.size) > 0.5)
+                               | (table["hat"] > 3 * p / k)
+                               | (dfb > 1).any(axis=1))
+    return table
+
+
+def _dfbetas_names(fit: MetaResult | MetaRegressionResult) -> list[str]:
+    names = getattr(fit, "coef_names", None)
+    if not names:
+        return ["dfbetas"]
+    return [f"dfbetas_{n}" for n in names]
