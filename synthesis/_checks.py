@@ -46,11 +46,10 @@ def as_float_array(values: Any, column: str) -> np.ndarray:
     >>> as_float_array([1, "2.5", None], "yi")
     array([1. , 2.5, nan])
     """
-    raw = np.asarray(values, dtype=object).ravel() if not isinstance(values, np.ndarray) else values.ravel()
     try:
-        return np.asarray(raw, dtype=float)
+        return np.asarray(values, dtype=float).ravel()
     except (TypeError, ValueError):
-        pass
+        raw = np.asarray(values, dtype=object).ravel()
     bad, out = [], np.empty(len(raw))
     for i, cell in enumerate(raw):
         if cell is None or (isinstance(cell, float) and np.isnan(cell)):
@@ -94,8 +93,8 @@ def check_effects(yi: Any, vi: Any, *, names: tuple[str, str] = ("yi", "vi"),
         if len(arr) != y.size:
             raise DataError(f"{key!r} has {len(arr)} values but {names[0]!r} has {y.size}")
     finite = np.isfinite(y) & np.isfinite(v)
-    infinite = [i for i in range(y.size) if (np.isinf(y[i]) or np.isinf(v[i]))]
-    if infinite:
+    infinite = np.flatnonzero(np.isinf(y) | np.isinf(v))
+    if infinite.size:
         raise DataError(f"{format_rows(infinite)}: infinite effect size or variance; "
                         "check the data (a zero cell or a zero standard deviation?)")
     bad_v = np.flatnonzero(finite & (v <= 0))

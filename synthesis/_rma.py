@@ -24,7 +24,7 @@ from scipy import optimize
 METHODS = ("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 ITERATIVE = ("ML", "REML", "EB", "PM")
 TOLERANCE = 1e-12
-MAX_ITER = 200
+MAX_ITER = 100
 
 
 def normalise_method(method: str) -> str:
@@ -74,6 +74,9 @@ def _moment_estimators(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray)
     if method == "DL":
         fe = wls(y, v, X, 0.0)
         return max(0.0, (fe.Q - (k - p)) / _trace_P(fe, X))
+    if method == "HE" and p == 1 and bool(np.all(X == 1.0)):
+        rss = float(np.sum((y - y.mean()) ** 2))
+        return max(0.0, (rss - v.sum() * (k - 1) / k) / (k - 1))
     if method == "HE":
         ols_inv = np.linalg.inv(X.T @ X)
         resid = y - X @ (ols_inv @ (X.T @ y))
@@ -90,20 +93,33 @@ def _moment_estimators(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray)
     raise AssertionError(method)
 
 
+def _pooled_step(method: str, y: np.ndarray, v: np.ndarray, tau2: float) -> float:
+    """One Fisher-scoring step for the intercept-only model from sums (no matrices)."""
+    w = 1.0 / (v + tau2)
+    sw = w.sum()
+    r = y - np.dot(w, y) / sw
+    wr = w * r
+    if method == "REML":
+        w2 = w * w
+        sw2 = w2.sum()
+        trP = sw - sw2 / sw
+        trPP = sw2 - 2 * np.dot(w2, w) / sw + (sw2 / sw) ** 2
+        return (np.dot(wr, wr) - trP) / trPP
+    if method == "ML":
+        return (np.dot(wr, wr) - sw) / np.dot(w, w)
+    k = y.size
+    return (np.dot(wr, r) * k / (k - 1) - k) / sw
+
+
 def _fisher_scoring(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray, start: float) -> tuple[float, bool, int]:
     k, p = X.shape
     tau2 = max(0.0, start)
+    pooled = p == 1 and bool(np.all(X == 1.0))
     for iteration in range(1, MAX_ITER + 1):
-        fit = wls(y, v, X, tau2)
-        w = fit.w
-        if method == "REML":
-            Py = w * fit.resid
-            step = (float(Py @ Py) - _trace_P(fit, X)) / _trace_PP(fit, X)
-        elif method == "ML":
-            Py = w * fit.resid
-            step = (float(Py @ Py) - w.sum()) / float(w @ w)
-        else:  # EB (Morris 1983): fixed point of Q k/(k-p) = k
-            step = (fit.Q * k / (k - p) - k) / w.sum()
+        if pooled:
+            step = float(_pooled_step(method, y, v, tau2))
+        else:
+            step = _matrix_step(method, y, v, X, tau2)
         while tau2 + step < 0:  # step halving keeps tau2 >= 0
             step /= 2
             if abs(step) < TOLERANCE:
@@ -115,12 +131,41 @@ def _fisher_scoring(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray, st
     return tau2, False, MAX_ITER
 
 
-def _restricted_loglik(tau2: float, y: np.ndarray, v: np.ndarray, X: np.ndarray, reml: bool) -> float:
+def _matrix_step(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float) -> float:
+    """One Fisher-scoring step with moderators (metafor's rma.uni updates)."""
+    k, p = X.shape
     fit = wls(y, v, X, tau2)
-    ll = -0.5 * (np.sum(np.log(v + tau2)) + fit.Q)
-    if reml:
-        ll -= 0.5 * np.linalg.slogdet(np.linalg.inv(fit.vb))[1]
-    return ll
+    w = fit.w
+    if method == "REML":
+        Py = w * fit.resid
+        return (float(Py @ Py) - _trace_P(fit, X)) / _trace_PP(fit, X)
+    if method == "ML":
+        Py = w * fit.resid
+        return (float(Py @ Py) - float(w.sum())) / float(w @ w)
+    return (fit.Q * k / (k - p) - k) / float(w.sum())  # EB (Morris 1983): Q k/(k-p) = k
+
+
+def _score(method: str, tau2: float, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
+    """The estimating equation that Fisher scoring solves (zero at the estimate)."""
+    k, p = X.shape
+    fit = wls(y, v, X, tau2)
+    Py = fit.w * fit.resid
+    if method == "REML":
+        return float(Py @ Py) - _trace_P(fit, X)
+    if method == "ML":
+        return float(Py @ Py) - float(fit.w.sum())
+    return fit.Q * k / (k - p) - k  # EB
+
+
+def _score_root(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
+    """Bracketing (Brent) root of the score equation: slower than Fisher scoring, always converges."""
+    if _score(method, 0.0, y, v, X) <= 0:
+        return 0.0
+    upper = max(1.0, 10 * float(np.var(y)))
+    while _score(method, upper, y, v, X) > 0:
+        upper *= 10
+    return optimize.brentq(lambda t: _score(method, t, y, v, X), 0.0, upper, xtol=1e-15, rtol=1e-14,
+                           maxiter=500)
 
 
 def _paule_mandel(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
@@ -138,8 +183,9 @@ def _paule_mandel(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
 def estimate_tau2(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> tuple[float, dict]:
     """Estimate tau² by ``method``; returns ``(tau2, info)`` with convergence details.
 
-    Non-convergence of Fisher scoring warns, names the method and falls back to
-    bounded Brent maximisation of the same (restricted) likelihood.
+    Non-convergence of Fisher scoring (it can oscillate) warns, names the
+    method and falls back to Brent's bracketing root-finder on the same
+    estimating equation.
     """
     k, p = X.shape
     info: dict = {"method": method, "converged": True, "iterations": 0}
@@ -158,16 +204,8 @@ def estimate_tau2(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> t
     tau2, converged, iterations = _fisher_scoring(method, y, v, X, start)
     info["iterations"] = iterations
     if not converged:
-        if method == "EB":
-            tau2 = _paule_mandel(y, v, X)  # same fixed point
-            fallback = "the Paule-Mandel root of the same estimating equation"
-        else:
-            upper = max(10.0, 100 * float(np.var(y)))
-            res = optimize.minimize_scalar(
-                lambda t: -_restricted_loglik(t, y, v, X, method == "REML"),
-                bounds=(0.0, upper), method="bounded", options={"xatol": 1e-12})
-            tau2 = float(res.x)
-            fallback = "bounded Brent maximisation of the likelihood"
+        tau2 = _score_root(method, y, v, X)
+        fallback = "Brent's bracketing root-finder on the same estimating equation"
         warnings.warn(f"{method}: Fisher scoring did not converge in {MAX_ITER} iterations; "
                       f"tau² = {tau2:.6g} from {fallback}", RuntimeWarning, stacklevel=4)
         info.update(converged=False, fallback=fallback)

@@ -196,7 +196,7 @@ def trim_and_fill(fit: MetaResult, side: str | None = None, max_iter: int = 100)
         if k0 == previous:
             break
         previous = k0
-        trimmed = fit_pooled(ys[: k - k0], vs[: k - k0], np.array([""] * (k - k0)), method=method,
+        trimmed = fit_pooled(ys[: k - k0], vs[: k - k0], None, method=method,
                              test="z", level=level)
         b = trimmed.estimate
         centred = ys - b

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from synthesis import _rma
 from synthesis._checks import as_float_array, check_effects
@@ -43,7 +43,8 @@ def resolve_inputs(yi: Any, vi: Any = None, *, sei: Any = None, data: pd.DataFra
 
     Accepts arrays, or a DataFrame ``data`` with column names in ``yi``/``vi``/``sei``/``labels``
     (a DataFrame passed as ``yi`` is taken as ``data`` with columns ``yi``, ``vi``).
-    Returns ``(y, v, labels, kept_mask)`` with rows holding missing values dropped.
+    Returns ``(y, v, labels, kept_mask)`` with rows holding missing values dropped
+    (``labels`` is None when none were given).
     """
     if isinstance(yi, pd.DataFrame):
         data, yi = yi, "yi"
@@ -71,12 +72,16 @@ def resolve_inputs(yi: Any, vi: Any = None, *, sei: Any = None, data: pd.DataFra
     y, v, kept = check_effects(y_raw, v_raw, names=(y_name, v_name))
     n = len(kept)
     if labels is None:
-        lab = np.array([f"Study {i + 1}" for i in range(n)], dtype=object)
-    else:
-        lab = np.asarray(column(labels, "labels"), dtype=object)
-        if lab.size != n:
-            raise DataError(f"labels has {lab.size} values but there are {n} effect sizes")
+        return y, v, None, kept
+    lab = np.asarray(column(labels, "labels"), dtype=object)
+    if lab.size != n:
+        raise DataError(f"labels has {lab.size} values but there are {n} effect sizes")
     return y, v, lab[kept].astype(str), kept
+
+
+def default_labels(k: int) -> np.ndarray:
+    """``Study 1`` ... ``Study k``."""
+    return np.char.add("Study ", np.arange(1, k + 1).astype(str)).astype(object)
 
 
 @dataclass(repr=False)
@@ -102,7 +107,7 @@ class MetaResult:
 
     yi: np.ndarray
     vi: np.ndarray
-    labels: np.ndarray
+    label_values: np.ndarray | None
     method: str
     test: str
     level: float
@@ -125,6 +130,13 @@ class MetaResult:
     s2: float
     fit_info: dict = field(default_factory=dict)
     kept: np.ndarray | None = None
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Study labels (``Study 1`` ... when none were given)."""
+        if self.label_values is None:
+            self.label_values = default_labels(self.k)
+        return self.label_values
 
     # ---- metafor names that depend on the test -------------------------------------------
     @property
@@ -237,7 +249,7 @@ class MetaResult:
         return "\n".join(lines)
 
 
-def fit_pooled(y: np.ndarray, v: np.ndarray, labels: np.ndarray, *, method: str, test: str,
+def fit_pooled(y: np.ndarray, v: np.ndarray, labels: np.ndarray | None, *, method: str, test: str,
                level: float, tau2: float | None = None, kept: np.ndarray | None = None) -> MetaResult:
     """Fit the intercept-only model on validated arrays (internal; see :func:`meta_analysis`)."""
     k = y.size
@@ -257,15 +269,16 @@ def fit_pooled(y: np.ndarray, v: np.ndarray, labels: np.ndarray, *, method: str,
     se = float(np.sqrt(var))
     stat = est / se
     alpha = 1 - level
+    # scipy.special's distribution functions: the same numbers as scipy.stats, 50x less overhead
     if test == "knha":
-        pval = float(2 * stats.t.sf(abs(stat), df))
-        crit = float(stats.t.ppf(1 - alpha / 2, df))
+        pval = float(2 * special.stdtr(df, -abs(stat)))
+        crit = float(special.stdtrit(df, 1 - alpha / 2))
     else:
-        pval = float(2 * stats.norm.sf(abs(stat)))
-        crit = float(stats.norm.ppf(1 - alpha / 2))
+        pval = float(2 * special.ndtr(-abs(stat)))
+        crit = float(special.ndtri(1 - alpha / 2))
     w_fe = 1 / v
     Q = float(np.dot(w_fe, (y - np.dot(w_fe, y) / w_fe.sum()) ** 2))
-    Q_pval = float(stats.chi2.sf(Q, df)) if df > 0 else np.nan
+    Q_pval = float(special.chdtrc(df, Q)) if df > 0 else np.nan
     s2 = (df * w_fe.sum() / (w_fe.sum() ** 2 - np.dot(w_fe, w_fe))) if df > 0 else np.nan
     if method == "EE":
         I2 = max(0.0, 100 * (Q - df) / Q) if Q > 0 else 0.0
@@ -276,7 +289,7 @@ def fit_pooled(y: np.ndarray, v: np.ndarray, labels: np.ndarray, *, method: str,
         H2 = (s2 + tau2) / s2 if df > 0 else np.nan
         half = crit * np.sqrt(var + tau2)
         pi_lb, pi_ub = est - half, est + half
-    return MetaResult(yi=y, vi=v, labels=labels, method=method, test=test, level=level, estimate=est,
+    return MetaResult(yi=y, vi=v, label_values=labels, method=method, test=test, level=level, estimate=est,
                       se=se, stat=float(stat), pval=pval, ci_lb=est - crit * se, ci_ub=est + crit * se,
                       tau2=float(tau2), I2=float(I2), H2=float(H2), Q=Q, Q_pval=Q_pval,
                       pi_lb=float(pi_lb), pi_ub=float(pi_ub), k=k, df=float(df),

@@ -351,7 +351,7 @@ def subgroup_analysis(data: pd.DataFrame, by: str, yi: str = "yi", vi: str = "vi
         y, v, kept = check_effects(part[yi].to_numpy(), part[vi].to_numpy(), names=(yi, vi))
         sub_method = method if y.size > 1 else "EE"
         sub_test = test if y.size > 1 else "z"
-        fit = fit_pooled(y, v, np.array([f"Study {i + 1}" for i in part.index[kept]]),
+        fit = fit_pooled(y, v, np.array([f"Study {i + 1}" for i in part.index[kept]], dtype=object),
                          method=sub_method, test=sub_test, level=level, kept=kept)
         fits[level_value] = fit
         rows.append({"k": fit.k, "estimate": fit.estimate, "se": fit.se, "ci_lb": fit.ci_lb,
