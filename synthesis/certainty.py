@@ -1,0 +1,713 @@
+"""GRADE-style certainty of evidence by documented, tested rules.
+
+Certainty starts at *high* for randomised trials (*low* for non-randomised
+studies) and is rated down one or two levels per domain (GRADE Handbook,
+Schünemann et al. 2013, section 5; Guyatt et al. 2011, J Clin Epidemiol
+64:383-394). Each domain is a small function returning a :class:`Downgrade`
+with a one-sentence reason for the report. The thresholds below are this
+project's explicit operationalisation of the GRADE guidance; change them only
+together with the tests in ``tests/test_certainty.py``.
+
+Risk of bias (:func:`rate_risk_of_bias`; Guyatt et al. 2011, GRADE 4,
+J Clin Epidemiol 64:407-415), only when the review has a risk-of-bias column,
+using the share of the meta-analytic weight:
+
+* >= 50% of the weight from studies at high risk -> 2 levels;
+* >= 25% from studies at high risk, or >= 50% from studies that are not at
+  low risk (high + some concerns/unclear) -> 1 level.
+
+Inconsistency (:func:`rate_inconsistency`; Guyatt et al. 2011, GRADE 7,
+J Clin Epidemiol 64:1294-1302). Heterogeneity only matters when it changes
+the decision, judged with the prediction interval (PI) oriented so positive
+means benefit; ``m`` is the minimal important difference (MID), 0 when none
+is given:
+
+* I² >= 75% and the PI reaches below -m and above +m (important harm and
+  important benefit both plausible in a new setting) -> 2 levels;
+* I² >= 50% and the PI contains 0 or +m strictly inside -> 1 level;
+* otherwise (I² < 50%, or all plausible effects on one side) -> 0.
+
+Imprecision (:func:`rate_imprecision`; Guyatt et al. 2011, GRADE 6,
+J Clin Epidemiol 64:1283-1293; Zeng et al. 2021, GRADE guidance 34,
+J Clin Epidemiol 137:163-175). Thresholds are crossed when strictly inside
+the CI (oriented so positive means benefit):
+
+* with a MID and |estimate| < MID (the answer is "little or no
+  difference"): one level per MID threshold (-MID, +MID) the CI crosses;
+* with a MID otherwise: one level per threshold among -MID, 0, +MID that
+  the CI crosses, at most 2;
+* without a MID: 1 level when the CI crosses 0;
+* if not already rated down: 1 level when the total sample is below the
+  optimal information size, 400 participants for continuous outcomes or
+  300 events for binary ones (GRADE 6 rules of thumb).
+
+Publication bias (:func:`rate_publication_bias`; Guyatt et al. 2011, GRADE 5,
+J Clin Epidemiol 64:1277-1282; Sterne et al. 2011, BMJ 343:d4002), only with
+at least 10 studies: 1 level when Egger's test gives p < 0.10 AND the
+trim-and-fill estimate (Duval & Tweedie 2000, Biometrics 56:455-463) differs
+materially: shifted by more than 20% of the estimate, or on the other side
+of 0 or of the MID.
+
+Indirectness (:func:`rate_indirectness`; Guyatt et al. 2011, GRADE 8,
+J Clin Epidemiol 64:1303-1310): the reviewer's judgement in ``review.yaml``
+(``none`` / ``serious`` / ``very_serious``) with its reason.
+
+Plain-language statements follow Santesso et al. 2020, GRADE guidelines 26,
+J Clin Epidemiol 119:126-135 (:func:`plain_language_answer`).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from synthesis.errors import DataError, ReviewError
+from synthesis.units import orient
+
+__all__ = ["Downgrade", "Certainty", "LEVELS", "DOMAINS", "DOMAIN_NAMES", "rate_risk_of_bias",
+           "rate_inconsistency", "rate_imprecision", "rate_publication_bias", "rate_indirectness",
+           "assess_certainty", "plain_language_answer", "direction_of_effect", "is_beneficial",
+           "ROB_HIGH_SERIOUS", "ROB_HIGH_VERY_SERIOUS", "ROB_NOT_LOW_SERIOUS", "I2_SERIOUS",
+           "I2_VERY_SERIOUS", "OIS_PARTICIPANTS", "OIS_EVENTS", "EGGER_ALPHA", "TRIMFILL_SHIFT",
+           "MIN_STUDIES_BIAS"]
+
+#: certainty levels from best to worst
+LEVELS = ("high", "moderate", "low", "very low")
+#: GRADE domains in report order
+DOMAINS = ("risk_of_bias", "inconsistency", "imprecision", "publication_bias", "indirectness")
+DOMAIN_NAMES = {"risk_of_bias": "Risk of bias", "inconsistency": "Inconsistency",
+                "imprecision": "Imprecision", "publication_bias": "Publication bias",
+                "indirectness": "Indirectness"}
+
+ROB_HIGH_VERY_SERIOUS = 50.0  #: % weight at high risk of bias -> 2 levels
+ROB_HIGH_SERIOUS = 25.0  #: % weight at high risk of bias -> 1 level
+ROB_NOT_LOW_SERIOUS = 50.0  #: % weight not at low risk of bias -> 1 level
+I2_SERIOUS = 50.0  #: I² (%) from which heterogeneity can rate down 1 level
+I2_VERY_SERIOUS = 75.0  #: I² (%) from which heterogeneity can rate down 2 levels
+OIS_PARTICIPANTS = 400  #: optimal information size, continuous outcomes (participants)
+OIS_EVENTS = 300  #: optimal information size, binary outcomes (events)
+EGGER_ALPHA = 0.10  #: Egger's test significance level
+TRIMFILL_SHIFT = 0.20  #: relative change of the estimate after trim-and-fill that is material
+MIN_STUDIES_BIAS = 10  #: fewest studies for small-study tests (Sterne et al. 2011)
+
+_ROB_VOCABULARY = {
+    "low": "low", "low risk": "low", "low risk of bias": "low",
+    "some concerns": "some", "some": "some", "unclear": "some", "unclear risk": "some",
+    "moderate": "some", "medium": "some",
+    "high": "high", "high risk": "high", "high risk of bias": "high", "serious": "high",
+    "critical": "high",
+}
+_INDIRECTNESS = {"none": 0, "no": 0, "not serious": 0, "not_serious": 0,
+                 "serious": 1, "very serious": 2, "very_serious": 2}
+_LEVEL_WORDS = {1: "one level", 2: "two levels"}
+
+
+@dataclass(frozen=True)
+class Downgrade:
+    """The rating of one GRADE domain.
+
+    Attributes
+    ----------
+    domain : str
+        One of :data:`DOMAINS`.
+    levels : int
+        0 (no concern), 1 (serious) or 2 (very serious).
+    reason : str
+        One plain-language sentence for the report.
+    assessed : bool
+        False when the domain could not be judged (e.g. no risk-of-bias column).
+    """
+
+    domain: str
+    levels: int
+    reason: str
+    assessed: bool = True
+
+    def __post_init__(self) -> None:
+        if self.domain not in DOMAINS:
+            raise ValueError(f"unknown GRADE domain {self.domain!r}")
+        if self.levels not in (0, 1, 2):
+            raise ValueError(f"levels must be 0, 1 or 2, got {self.levels!r}")
+
+    @property
+    def name(self) -> str:
+        """Domain name for people, e.g. ``"Risk of bias"``."""
+        return DOMAIN_NAMES[self.domain]
+
+    @property
+    def verdict(self) -> str:
+        """``"rated down one level"``, ``"no serious concern"`` or ``"not assessed"``."""
+        if not self.assessed:
+            return "not assessed"
+        return f"rated down {_LEVEL_WORDS[self.levels]}" if self.levels else "no serious concern"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"domain": self.domain, "levels": self.levels, "reason": self.reason,
+                "assessed": self.assessed}
+
+
+@dataclass(frozen=True)
+class Certainty:
+    """Overall certainty with the rating of every domain.
+
+    Examples
+    --------
+    >>> c = Certainty("low", (Downgrade("imprecision", 2, "Wide interval."),), "")
+    >>> c.symbols, [d.domain for d in c.reasons]
+    ('⊕⊕◯◯', ['imprecision'])
+    """
+
+    level: str
+    downgrades: tuple[Downgrade, ...] = field(default_factory=tuple)
+    explanation: str = ""
+    start: str = "high"
+
+    @property
+    def reasons(self) -> list[Downgrade]:
+        """The domains that rated the evidence down."""
+        return [d for d in self.downgrades if d.levels > 0]
+
+    @property
+    def symbols(self) -> str:
+        """GRADE symbols, ``⊕⊕⊕◯`` for moderate."""
+        n = 4 - LEVELS.index(self.level)
+        return "⊕" * n + "◯" * (4 - n)
+
+    @property
+    def label(self) -> str:
+        """``"Moderate"``."""
+        return self.level.capitalize()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"level": self.level, "start": self.start, "explanation": self.explanation,
+                "downgrades": [d.to_dict() for d in self.downgrades]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Certainty:
+        """Rebuild from :meth:`to_dict` output (e.g. the results JSON of a published report).
+
+        Examples
+        --------
+        >>> c = Certainty("low", (Downgrade("imprecision", 2, "Wide."),), "Why.")
+        >>> Certainty.from_dict(c.to_dict()) == c
+        True
+        """
+        downgrades = tuple(d if isinstance(d, Downgrade) else
+                           Downgrade(**{k: d[k] for k in ("domain", "levels", "reason", "assessed") if k in d})
+                           for d in data.get("downgrades", ()))
+        return cls(str(data["level"]), downgrades, str(data.get("explanation", "")), str(data.get("start", "high")))
+
+
+# ---------------------------------------------------------------- helpers
+def _finite(x: Any) -> bool:
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _fmt(x: float, measure: str | None = None, digits: int = 2) -> str:
+    """A value for a reason sentence; ratios (log scale in the engine) exponentiated."""
+    value = math.exp(x) if measure in ("OR", "RR") else float(x)
+    text = f"{value:.{digits}f}"
+    return "0.00" if text == "-0.00" else text
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0f}%"
+
+
+def _get(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+# ---------------------------------------------------------------- domains
+def rate_risk_of_bias(risk_of_bias: Sequence[Any] | None, weights: Sequence[float] | None = None, *,
+                      column: str = "risk_of_bias") -> Downgrade:
+    """Rate down for risk of bias by the share of weight from high-risk studies.
+
+    Labels (case-insensitive): ``low``; ``some concerns`` / ``unclear`` /
+    ``moderate`` (counted as some concerns); ``high`` / ``serious`` /
+    ``critical``. A missing label counts as some concerns. Thresholds:
+    :data:`ROB_HIGH_VERY_SERIOUS`, :data:`ROB_HIGH_SERIOUS`,
+    :data:`ROB_NOT_LOW_SERIOUS` (see the module docstring).
+
+    Parameters
+    ----------
+    risk_of_bias : sequence of str or None
+        One label per study (row order of ``weights``); None when the review
+        has no risk-of-bias column (the domain is then not assessed).
+    weights : sequence of float, optional
+        Model weights (any scale; normalised). Equal weights when omitted.
+    column : str
+        Column name, for error messages.
+
+    Raises
+    ------
+    DataError
+        Unknown labels (naming the rows, 1-based) or a length mismatch.
+
+    Examples
+    --------
+    >>> rate_risk_of_bias(["high", "low", "high"], [30, 40, 30]).levels
+    2
+    >>> rate_risk_of_bias(None).assessed
+    False
+    """
+    if risk_of_bias is None:
+        return Downgrade("risk_of_bias", 0, "Risk of bias was not rated because the review has "
+                         "no risk-of-bias assessment of the studies.", assessed=False)
+    labels = list(risk_of_bias)
+    if not labels:
+        raise DataError(f"column {column!r} is empty: give a risk-of-bias rating for each study")
+    w = np.ones(len(labels)) if weights is None else np.asarray(weights, dtype=float)
+    if w.shape != (len(labels),):
+        raise DataError(f"column {column!r} has {len(labels)} ratings but there are {w.size} weights")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise DataError("weights must be finite, non-negative and not all zero")
+    kinds, bad = [], []
+    for row, label in enumerate(labels, start=1):
+        if label is None or (isinstance(label, float) and math.isnan(label)) or str(label).strip() == "":
+            kinds.append("some")
+            continue
+        kind = _ROB_VOCABULARY.get(" ".join(str(label).strip().lower().replace("_", " ").split()))
+        if kind is None:
+            bad.append(f"row {row} ({label!r})")
+        kinds.append(kind)
+    if bad:
+        raise DataError(f"column {column!r} has unknown risk-of-bias ratings in {', '.join(bad)}; "
+                        "use low, some concerns (or unclear) or high")
+    share = 100.0 * w / w.sum()
+    kinds_arr = np.array(kinds)
+    high = float(share[kinds_arr == "high"].sum())
+    not_low = float(share[kinds_arr != "low"].sum())
+    if high >= ROB_HIGH_VERY_SERIOUS:
+        return Downgrade("risk_of_bias", 2, f"Most of the evidence ({_pct(high)} of the weight) comes "
+                         "from studies at high risk of bias.")
+    if high >= ROB_HIGH_SERIOUS:
+        return Downgrade("risk_of_bias", 1, f"A substantial part of the evidence ({_pct(high)} of the "
+                         "weight) comes from studies at high risk of bias.")
+    if not_low >= ROB_NOT_LOW_SERIOUS:
+        return Downgrade("risk_of_bias", 1, f"Most of the evidence ({_pct(not_low)} of the weight) "
+                         "comes from studies with some concerns or a high risk of bias.")
+    return Downgrade("risk_of_bias", 0, f"Most of the evidence ({_pct(100 - not_low)} of the weight) "
+                     f"comes from studies at low risk of bias ({_pct(high)} from studies at high risk).")
+
+
+def rate_inconsistency(I2: float | None, pi_lb: float | None, pi_ub: float | None, *,
+                       mid: float | None = None, direction: str = "higher_is_better",
+                       k: int | None = None, measure: str | None = None) -> Downgrade:
+    """Rate down for inconsistency: I² together with the prediction interval.
+
+    Rule (``m`` = MID or 0, PI oriented so positive means benefit): 2 levels
+    if I² >= 75% and PI < -m and PI > +m; 1 level if I² >= 50% and 0 or +m
+    lies strictly inside the PI; else 0. Without a PI, I² >= 75% gives 1.
+
+    Parameters
+    ----------
+    I2 : float
+        I² in percent.
+    pi_lb, pi_ub : float
+        Prediction interval on the analysis scale.
+    mid : float, optional
+        Minimal important difference (positive, analysis scale).
+    direction : {"higher_is_better", "lower_is_better"}
+    k : int, optional
+        Number of studies; with one study consistency is not assessed.
+    measure : str, optional
+        ``OR``/``RR`` to print the interval exponentiated.
+
+    Examples
+    --------
+    >>> rate_inconsistency(80, -0.3, 0.9, mid=0.2).levels
+    2
+    >>> rate_inconsistency(60, 0.05, 0.9, mid=0.2).levels
+    1
+    >>> rate_inconsistency(40, -0.3, 0.9).levels
+    0
+    """
+    if k is not None and k < 2:
+        return Downgrade("inconsistency", 0, "With a single study, consistency across studies cannot "
+                         "be judged.", assessed=False)
+    if not _finite(I2):
+        return Downgrade("inconsistency", 0, "Heterogeneity (I²) could not be estimated.", assessed=False)
+    i2 = float(I2)
+    m = abs(float(mid)) if _finite(mid) else 0.0
+    if i2 < I2_SERIOUS:
+        return Downgrade("inconsistency", 0, f"Results were reasonably consistent across studies "
+                         f"(I² = {_pct(i2)}).")
+    if not (_finite(pi_lb) and _finite(pi_ub)):
+        if i2 >= I2_VERY_SERIOUS:
+            return Downgrade("inconsistency", 1, f"Results varied a lot between studies (I² = {_pct(i2)}).")
+        return Downgrade("inconsistency", 0, f"Results varied somewhat between studies (I² = {_pct(i2)}), "
+                         "but not enough to rate down without a prediction interval.")
+    _, lo, hi = orient(0.0, float(pi_lb), float(pi_ub), direction)
+    pi_text = f"prediction interval {_fmt(pi_lb, measure)} to {_fmt(pi_ub, measure)}"
+    if i2 >= I2_VERY_SERIOUS and lo < -m and hi > m:
+        what = "important harm to important benefit" if m > 0 else "harm to benefit"
+        return Downgrade("inconsistency", 2, f"Results varied a lot between studies (I² = {_pct(i2)}), "
+                         f"and in a new setting the effect could range from {what} ({pi_text}).")
+    crosses = [t for t in ((0.0, "no effect"), (m, "the minimal important difference")) if lo < t[0] < hi]
+    if crosses:
+        where = " and ".join(dict.fromkeys(name for _, name in crosses))
+        return Downgrade("inconsistency", 1, f"Results varied between studies (I² = {_pct(i2)}), and in a "
+                         f"new setting the effect could fall on either side of {where} ({pi_text}).")
+    return Downgrade("inconsistency", 0, f"Results varied between studies (I² = {_pct(i2)}), but in any "
+                     f"new setting the effect is expected to point the same way ({pi_text}).")
+
+
+def _zones(lo: float, hi: float, m: float) -> tuple[str, str]:
+    """Plain names of the regions the oriented CI starts and ends in."""
+    def zone(x: float) -> str:
+        if m <= 0:
+            return "harm" if x < 0 else "benefit" if x > 0 else "no effect"
+        if x <= -m:
+            return "an important harm"
+        if x < 0:
+            return "a small harm"
+        if x == 0:
+            return "no effect"
+        return "a small benefit" if x < m else "an important benefit"
+    return zone(lo), zone(hi)
+
+
+def rate_imprecision(ci_lb: float, ci_ub: float, *, estimate: float | None = None,
+                     mid: float | None = None, direction: str = "higher_is_better",
+                     total_n: float | None = None, total_events: float | None = None,
+                     ois: int = OIS_PARTICIPANTS, ois_events: int = OIS_EVENTS,
+                     level: float = 0.95, measure: str | None = None) -> Downgrade:
+    """Rate down for imprecision: thresholds crossed by the CI, then sample size.
+
+    See the module docstring for the rule. ``estimate`` decides, with a MID,
+    whether the statement is about "little or no difference" (|estimate| <
+    MID); when omitted, the CI midpoint is used.
+
+    Examples
+    --------
+    >>> rate_imprecision(-0.05, 0.45, estimate=0.2, mid=0.1).levels
+    2
+    >>> rate_imprecision(-0.05, 0.45).levels
+    1
+    >>> rate_imprecision(0.1, 0.4, total_n=250).levels
+    1
+    >>> rate_imprecision(0.1, 0.4, total_n=900).levels
+    0
+    """
+    if not (_finite(ci_lb) and _finite(ci_ub)):
+        raise DataError(f"imprecision needs finite confidence limits, got {ci_lb!r} and {ci_ub!r}")
+    est = (float(ci_lb) + float(ci_ub)) / 2 if estimate is None else float(estimate)
+    b, lo, hi = orient(est, float(ci_lb), float(ci_ub), direction)
+    m = abs(float(mid)) if _finite(mid) and float(mid) != 0 else 0.0
+    lev = f"{100 * (level if level <= 1 else level / 100):g}%"
+    ci_text = f"{lev} confidence interval ({_fmt(ci_lb, measure)} to {_fmt(ci_ub, measure)})"
+    if m > 0 and abs(b) < m:
+        thresholds = [-m, m]
+    elif m > 0:
+        thresholds = [-m, 0.0, m]
+    else:
+        thresholds = [0.0]
+    crossed = sum(lo < t < hi for t in thresholds)
+    levels = min(crossed, 2)
+    if levels:
+        first, last = _zones(lo, hi, m)
+        return Downgrade("imprecision", levels, f"The {ci_text} is compatible with both {first} and "
+                         f"{last}, so the size of the effect is uncertain.")
+    if _finite(total_n) and float(total_n) < ois:
+        return Downgrade("imprecision", 1, f"The studies included only {float(total_n):,.0f} participants, "
+                         f"fewer than the about {ois:,} needed for a reliable estimate.")
+    if _finite(total_events) and float(total_events) < ois_events:
+        return Downgrade("imprecision", 1, f"The studies recorded only {float(total_events):,.0f} events, "
+                         f"fewer than the about {ois_events:,} needed for a reliable estimate.")
+    if m > 0 and abs(b) < m:
+        where = "lies within the range of unimportant effects"
+    elif m > 0:
+        where = "lies beyond the minimal important difference" if lo > 0 else \
+            "lies beyond the minimal important harm"
+    else:
+        where = "excludes no effect"
+    return Downgrade("imprecision", 0, f"The {ci_text} {where}.")
+
+
+def rate_publication_bias(egger_p: float | None, estimate: float, adjusted_estimate: float | None, *,
+                          k: int, mid: float | None = None, direction: str = "higher_is_better",
+                          alpha: float = EGGER_ALPHA, shift: float = TRIMFILL_SHIFT,
+                          min_k: int = MIN_STUDIES_BIAS, measure: str | None = None) -> Downgrade:
+    """Rate down one level for publication bias: Egger p < 0.10 and a material trim-and-fill shift.
+
+    Material: ``|adjusted - estimate| > 0.20 * |estimate|``, or the adjusted
+    estimate on the other side of 0 or of the MID (benefit-oriented). Not
+    assessed with fewer than ``min_k`` studies or without Egger's test.
+
+    Examples
+    --------
+    >>> rate_publication_bias(0.03, 0.40, 0.25, k=12).levels
+    1
+    >>> rate_publication_bias(0.03, 0.40, 0.37, k=12).levels
+    0
+    >>> rate_publication_bias(0.03, 0.40, 0.10, k=6).assessed
+    False
+    """
+    if k < min_k:
+        return Downgrade("publication_bias", 0, f"With only {k} studies, tests for small-study effects are "
+                         f"unreliable (at least {min_k} are needed), so publication bias was not rated.",
+                         assessed=False)
+    if not _finite(egger_p):
+        return Downgrade("publication_bias", 0, "No test for small-study effects was available, so "
+                         "publication bias was not rated.", assessed=False)
+    p = float(egger_p)
+    if p >= alpha:
+        return Downgrade("publication_bias", 0, f"Egger's test found no clear sign that smaller studies "
+                         f"report larger effects (p = {p:.2f}).")
+    if not _finite(adjusted_estimate):
+        return Downgrade("publication_bias", 0, f"Egger's test suggested that smaller studies report "
+                         f"different effects (p = {p:.3f}), but no trim-and-fill estimate was available "
+                         "to judge whether this matters.")
+    b, _, _ = orient(float(estimate), float(estimate), float(estimate), direction)
+    a, _, _ = orient(float(adjusted_estimate), float(adjusted_estimate), float(adjusted_estimate), direction)
+    m = abs(float(mid)) if _finite(mid) else None
+    moved = abs(a - b) > shift * abs(b) and abs(a - b) > 1e-12
+    crosses_null = (b > 0) != (a > 0) or (b < 0) != (a < 0)
+    crosses_mid = m is not None and m > 0 and (b >= m) != (a >= m)
+    change = f"from {_fmt(estimate, measure)} to {_fmt(adjusted_estimate, measure)}"
+    if moved or crosses_null or crosses_mid:
+        return Downgrade("publication_bias", 1, f"Smaller studies reported different effects (Egger's test "
+                         f"p = {p:.3f}), and allowing for possibly missing studies (trim-and-fill) moves "
+                         f"the estimate {change}.")
+    return Downgrade("publication_bias", 0, f"Egger's test suggested that smaller studies report different "
+                     f"effects (p = {p:.3f}), but allowing for possibly missing studies (trim-and-fill) "
+                     f"changes the estimate little ({change}).")
+
+
+def rate_indirectness(judgement: str | None = None, reason: str | None = None) -> Downgrade:
+    """Rate down for indirectness by the reviewer's judgement.
+
+    Parameters
+    ----------
+    judgement : {None, "none", "serious", "very_serious"}
+        From ``certainty.indirectness`` in review.yaml (None: not set).
+    reason : str, optional
+        ``certainty.indirectness_reason``: one sentence shown in the report.
+
+    Raises
+    ------
+    ReviewError
+        An unknown judgement.
+
+    Examples
+    --------
+    >>> rate_indirectness("serious", "Most studies were in primary schools only").levels
+    1
+    >>> rate_indirectness().assessed
+    False
+    """
+    text = (reason or "").strip()
+    if text and text[-1] not in ".!?":
+        text += "."
+    if judgement is None:
+        return Downgrade("indirectness", 0, text or "The reviewer did not flag any indirectness "
+                         "(certainty.indirectness is not set in review.yaml).", assessed=False)
+    key = " ".join(str(judgement).strip().lower().replace("-", " ").split())
+    levels = _INDIRECTNESS.get(key, _INDIRECTNESS.get(key.replace(" ", "_")))
+    if levels is None:
+        raise ReviewError(f"certainty.indirectness in review.yaml is {judgement!r}; use none, serious "
+                          "or very_serious")
+    if not text:
+        text = ("The reviewer judged that the studies match the review question." if levels == 0 else
+                f"The reviewer judged the evidence {'very ' if levels == 2 else ''}seriously indirect "
+                "for the review question (no reason given in certainty.indirectness_reason).")
+    return Downgrade("indirectness", levels, text)
+
+
+# ---------------------------------------------------------------- overall
+def _egger_p(egger: Any) -> float | None:
+    if egger is None or isinstance(egger, (int, float, np.floating)):
+        return None if egger is None else float(egger)
+    return _get(egger, "pval")
+
+
+def _adjusted(trimfill: Any) -> float | None:
+    if trimfill is None or isinstance(trimfill, (int, float, np.floating)):
+        return None if trimfill is None else float(trimfill)
+    fit = _get(trimfill, "fit")
+    return _get(fit, "estimate") if fit is not None else _get(trimfill, "estimate")
+
+
+def assess_certainty(result: Any, *, risk_of_bias: Sequence[Any] | None = None,
+                     risk_of_bias_column: str = "risk_of_bias", egger: Any = None, trimfill: Any = None,
+                     mid: float | None = None, direction: str = "higher_is_better",
+                     total_n: float | None = None, total_events: float | None = None,
+                     indirectness: str | None = None, indirectness_reason: str | None = None,
+                     start: str = "high", measure: str | None = None) -> Certainty:
+    """GRADE certainty of a pooled result from the five domain rules.
+
+    Parameters
+    ----------
+    result : MetaResult-like or mapping
+        Needs ``estimate, ci_lb, ci_ub, pi_lb, pi_ub, I2, k`` and ``weights``
+        (percent; for risk of bias) and optionally ``level``.
+    risk_of_bias : sequence, optional
+        One rating per study in the order of ``result.weights``.
+    egger : EggerResult-like or float, optional
+        Egger's test (``.pval``) or its p-value.
+    trimfill : TrimFillResult-like or float, optional
+        Trim-and-fill (``.fit.estimate``) or the adjusted estimate.
+    mid : float, optional
+        Minimal important difference on the analysis scale (positive).
+    direction : {"higher_is_better", "lower_is_better"}
+    total_n, total_events : float, optional
+        Participants / events over all studies (optimal information size).
+    indirectness, indirectness_reason : str, optional
+        The reviewer's judgement.
+    start : {"high", "low"}
+        ``high`` for randomised trials, ``low`` for non-randomised studies.
+    measure : str, optional
+        ``OR``/``RR`` to print ratios in the reasons.
+
+    Returns
+    -------
+    Certainty
+
+    Examples
+    --------
+    >>> fit = {"estimate": 0.3, "ci_lb": 0.05, "ci_ub": 0.55, "pi_lb": -0.2, "pi_ub": 0.8,
+    ...        "I2": 62.0, "k": 8, "weights": [12.5] * 8}
+    >>> c = assess_certainty(fit, mid=0.1, total_n=1200)
+    >>> c.level, [d.domain for d in c.reasons]
+    ('low', ['inconsistency', 'imprecision'])
+    """
+    if start not in ("high", "low"):
+        raise DataError(f"start must be 'high' (randomised trials) or 'low' (non-randomised), got {start!r}")
+    k = int(_get(result, "k"))
+    level = _get(result, "level", 0.95) or 0.95
+    estimate = float(_get(result, "estimate"))
+    downgrades = (
+        rate_risk_of_bias(risk_of_bias, _get(result, "weights"), column=risk_of_bias_column),
+        rate_inconsistency(_get(result, "I2"), _get(result, "pi_lb"), _get(result, "pi_ub"), mid=mid,
+                           direction=direction, k=k, measure=measure),
+        rate_imprecision(_get(result, "ci_lb"), _get(result, "ci_ub"), estimate=estimate, mid=mid,
+                         direction=direction, total_n=total_n, total_events=total_events,
+                         level=level, measure=measure),
+        rate_publication_bias(_egger_p(egger), estimate, _adjusted(trimfill), k=k, mid=mid,
+                              direction=direction, measure=measure),
+        rate_indirectness(indirectness, indirectness_reason),
+    )
+    total = sum(d.levels for d in downgrades)
+    final = LEVELS[min(LEVELS.index(start) + total, len(LEVELS) - 1)]
+    return Certainty(final, downgrades, _explain(start, final, downgrades), start)
+
+
+def _explain(start: str, final: str, downgrades: Sequence[Downgrade]) -> str:
+    origin = ("randomised trials" if start == "high" else "non-randomised studies")
+    first = f"Certainty started at {start} because the evidence comes from {origin}"
+    down = [d for d in downgrades if d.levels]
+    if not down:
+        return f"{first}, and no domain gave a reason to rate it down."
+    total = sum(d.levels for d in down)
+    parts = [f"{'two levels' if d.levels == 2 else 'one level'} for {d.name.lower()}" for d in down]
+    listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    steps = "one level" if total == 1 else ("two levels" if total == 2 else f"{total} levels")
+    floor = " (the lowest rating)" if final == "very low" and LEVELS.index(start) + total > 3 else ""
+    return f"{first}; it was rated down {steps} ({listed}), to {final}{floor}."
+
+
+# ---------------------------------------------------------------- plain language
+def is_beneficial(estimate: float, direction: str = "higher_is_better") -> bool:
+    """Whether the estimate points towards benefit.
+
+    Examples
+    --------
+    >>> is_beneficial(-0.2, "lower_is_better")
+    True
+    """
+    return orient(estimate, estimate, estimate, direction)[0] > 0
+
+
+def direction_of_effect(estimate: float, *, mid: float | None = None) -> str:
+    """``"increase"``, ``"decrease"`` or ``"none"`` (|estimate| below the MID).
+
+    "Little or no difference" is used when a MID is given and the point
+    estimate is smaller than it (Santesso et al. 2020: trivial effect); the
+    certainty rating carries how sure that is.
+
+    Examples
+    --------
+    >>> direction_of_effect(0.05, mid=0.1), direction_of_effect(-0.3)
+    ('none', 'decrease')
+    """
+    est = float(estimate)
+    if (_finite(mid) and abs(est) < abs(float(mid))) or est == 0:
+        return "none"
+    return "increase" if est > 0 else "decrease"
+
+
+_VERBS = {"improve": ("improves", "improve"), "increase": ("increases", "increase"),
+          "decrease": ("reduces", "reduce")}
+_MODAL = {"high": "", "moderate": "probably ", "low": "may "}
+
+
+def plain_language_answer(certainty: Certainty | str, intervention: str, outcome: str,
+                          effect_direction: str, *, beneficial: bool | None = None,
+                          plural: bool = False) -> str:
+    """A one-sentence answer in GRADE plain-language wording (Santesso et al. 2020).
+
+    ===========  ====================================  ===================================================
+    certainty    effect                                no important effect
+    ===========  ====================================  ===================================================
+    high         X improves / reduces Y                X results in little or no difference in Y
+    moderate     X probably improves / reduces Y       X probably results in little or no difference in Y
+    low          X may improve / reduce Y              X may result in little or no difference in Y
+    very low     It is unclear whether X affects Y because the evidence is very uncertain
+    ===========  ====================================  ===================================================
+
+    Parameters
+    ----------
+    certainty : Certainty or str
+        The rating or its level name.
+    intervention, outcome : str
+        Plain names, e.g. "Tutoring", "reading attainment".
+    effect_direction : {"increase", "decrease", "none"}
+        From :func:`direction_of_effect` on the analysis scale.
+    beneficial : bool, optional
+        For an increase: True says "improves", otherwise "increases".
+    plural : bool
+        The intervention is a plural noun ("Coaching sessions improve ...").
+
+    Examples
+    --------
+    >>> plain_language_answer("moderate", "Tutoring", "reading attainment", "increase", beneficial=True)
+    'Tutoring probably improves reading attainment.'
+    >>> plain_language_answer("high", "Text reminders", "missed appointments", "decrease", plural=True)
+    'Text reminders reduce missed appointments.'
+    >>> plain_language_answer("low", "Mentoring", "reoffending", "none")
+    'Mentoring may result in little or no difference in reoffending.'
+    >>> plain_language_answer("very low", "coaching", "staff turnover", "decrease")
+    'It is unclear whether coaching affects staff turnover because the evidence is very uncertain.'
+    """
+    level = certainty.level if isinstance(certainty, Certainty) else str(certainty).strip().lower()
+    if level not in LEVELS:
+        raise DataError(f"certainty must be one of {', '.join(LEVELS)}, got {level!r}")
+    x, y = str(intervention).strip(), str(outcome).strip()
+    if not x or not y:
+        raise DataError("plain_language_answer needs the intervention and the outcome named")
+    if level == "very low":
+        return f"It is unclear whether {x} affects {y} because the evidence is very uncertain."
+    direction = {"little_or_no_difference": "none", "no_difference": "none"}.get(effect_direction,
+                                                                                 effect_direction)
+    modal = _MODAL[level]
+    if direction == "none":
+        verb = "result" if level == "low" or plural else "results"
+        sentence = f"{x} {modal}{verb} in little or no difference in {y}."
+    elif direction in ("increase", "decrease"):
+        key = "improve" if direction == "increase" and beneficial else direction
+        third, base = _VERBS[key]
+        verb = base if level == "low" or plural else third
+        sentence = f"{x} {modal}{verb} {y}."
+    else:
+        raise DataError(f"effect_direction must be 'increase', 'decrease' or 'none', got {effect_direction!r}")
+    return sentence[0].upper() + sentence[1:]
+

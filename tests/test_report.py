@@ -1,0 +1,291 @@
+"""Report HTML sections: escaping of hostile data, structure, no external resources, CSS, browser check."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from bs4 import BeautifulSoup
+
+from synthesis import report as R
+from synthesis.certainty import Certainty, Downgrade, assess_certainty
+
+HOSTILE = "<script>alert(1)</script>"
+TITLE = 'Tutoring & "reading" <review>'
+CSS = Path(R.__file__).parent / "templates" / "report" / "static" / "report.css"
+EXTERNAL = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
+
+
+def _soup(text: str) -> BeautifulSoup:
+    return BeautifulSoup(text, "html.parser")
+
+
+def _assert_safe(text: str) -> None:
+    soup = _soup(text)
+    assert soup.find("script") is None, "a <script> element got through"
+    for tag in soup.find_all(True):
+        for attr in ("src", "href"):
+            if tag.get(attr):
+                assert not EXTERNAL.match(tag[attr]), f"<{tag.name} {attr}={tag[attr]!r}>"
+    assert "<script" not in text
+
+
+def _certainty() -> Certainty:
+    return Certainty("low", (Downgrade("imprecision", 1, "The interval is wide & crosses <zero>."),
+                             Downgrade("inconsistency", 1, "Results varied (I² = 64%)."),
+                             Downgrade("risk_of_bias", 0, "Not rated.", assessed=False),
+                             Downgrade("publication_bias", 0, "No asymmetry."),
+                             Downgrade("indirectness", 0, HOSTILE)),
+                     "Certainty started at high; rated down two levels.")
+
+
+@pytest.fixture()
+def studies() -> pd.DataFrame:
+    return pd.DataFrame({"study": [HOSTILE, "Smith & Jones (2019)", "O'Brien \"2020\""],
+                         "yi": [0.2, 0.5, -0.1], "vi": [0.04, 0.01, 0.09],
+                         "citation": ["<img src=x onerror=alert(1)>", "Smith J. http://example.org", None],
+                         "rob": ["low", "high", None], "year": [2001, 2019, 2020]})
+
+
+# ---------------------------------------------------------------- escaping
+def test_hostile_label_shows_as_text_in_every_table(studies):
+    parts = [
+        R.studies_table(studies, risk_of_bias="rob", weights=[20, 50, 30], extra=["year"]),
+        R.moderator_table(pd.DataFrame({"label": [HOSTILE], "term": [HOSTILE], "estimate": [0.1], "ci_lb": [0.0],
+                                        "ci_ub": [0.2], "pval": [0.04], "k": [9]}),
+                          subgroups=pd.DataFrame({"k": [3], "estimate": [0.1], "ci_lb": [0], "ci_ub": [0.2]},
+                                                 index=[HOSTILE]), subgroup_name=HOSTILE),
+        R.strategy_table(pd.DataFrame({"strategy": [HOSTILE], "estimate": [0.1], "ci_lb": [0.0], "ci_ub": [0.2]})),
+        R.headline_section(HOSTILE, HOSTILE, "low", HOSTILE, HOSTILE, title=HOSTILE),
+        R.certainty_section(_certainty()),
+        R.probability_section(0.9, 0.5, 0.1, HOSTILE, False, [HOSTILE]),
+        R.version_section(HOSTILE, HOSTILE, {HOSTILE: HOSTILE}, pd.DataFrame({"what": [HOSTILE]})),
+        R.methods_section(measure=HOSTILE, method=HOSTILE, test=HOSTILE, prior=HOSTILE, extra=[HOSTILE]),
+        R.section(HOSTILE, "", intro=HOSTILE),
+        R.banner_simulated(HOSTILE),
+    ]
+    for part in parts:
+        _assert_safe(part)
+        assert HOSTILE in _soup(part).get_text(), "the label must still be shown, as text"
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in part
+    table = _soup(parts[0])
+    assert table.find("img") is None                            # citation markup is inert text
+    assert "<img src=x onerror=alert(1)>" in table.get_text()
+    assert table.find("a") is None                              # URLs in citations are not links
+
+
+def test_title_with_ampersand_and_quotes():
+    out = R.headline_section("Q?", "A.", "high", None, None, title=TITLE)
+    assert "Tutoring &amp; &quot;reading&quot; &lt;review&gt;" in out
+    assert _soup(out).find("h1").get_text() == TITLE
+
+
+# ---------------------------------------------------------------- sections
+def test_headline_contains_question_answer_certainty_effect():
+    c = _certainty()
+    out = R.headline_section("Does tutoring help?", "Tutoring may improve reading.", c,
+                             "about 3 months' additional progress (95% CI 1 to 5 months)",
+                             "SMD 0.22 (95% CI 0.08 to 0.36)", title="Tutoring")
+    soup = _soup(out)
+    assert soup.find(class_="syn-question").get_text() == "Question Does tutoring help?"
+    assert soup.find(class_="syn-answer").get_text() == "Tutoring may improve reading."
+    badge = soup.find(class_="syn-badge")
+    assert "syn-badge--low" in badge["class"] and badge.get_text() == "⊕⊕◯◯ Low certainty"
+    assert soup.find(class_="syn-why").get_text() == "Rated down for imprecision and inconsistency."
+    assert "about 3 months' additional progress" in soup.find(class_="syn-effect").get_text()
+    # ordered as a reader needs it: question, answer, certainty, effect
+    order = [out.index(k) for k in ("syn-question", "syn-answer", "syn-certainty-line", "syn-effect")]
+    assert order == sorted(order)
+
+
+@pytest.mark.parametrize(("level", "css", "text"), [("high", "high", "⊕⊕⊕⊕ High certainty"),
+                                                    ("moderate", "moderate", "⊕⊕⊕◯ Moderate certainty"),
+                                                    ("low", "low", "⊕⊕◯◯ Low certainty"),
+                                                    ("very low", "very-low", "⊕◯◯◯ Very low certainty")])
+def test_badges_carry_text_and_have_css(level, css, text):
+    badge = _soup(R.certainty_badge(level)).find("span")
+    assert badge.get_text() == text and f"syn-badge--{css}" in badge["class"]
+    assert f".syn-badge--{css}" in CSS.read_text()
+    with pytest.raises(ValueError):
+        R.certainty_badge("medium")
+
+
+def test_certainty_section_one_sentence_per_domain_downgrades_first():
+    soup = _soup(R.certainty_section(_certainty()))
+    items = soup.find_all("li")
+    assert len(items) == 5
+    assert items[0].get_text() == "Imprecision: rated down one level. The interval is wide & crosses <zero>."
+    assert items[1].get_text().startswith("Inconsistency: rated down one level.")
+    assert {"syn-down"} == set(items[0]["class"]) and "syn-na" in items[2]["class"]
+    assert "Risk of bias: not assessed." in items[2].get_text()
+    # works with the real rating too
+    real = assess_certainty({"estimate": 0.3, "ci_lb": -0.05, "ci_ub": 0.6, "pi_lb": -0.3, "pi_ub": 0.9,
+                             "I2": 70.0, "k": 6, "weights": [100 / 6] * 6}, mid=0.1)
+    assert len(_soup(R.certainty_section(real)).find_all("li", class_="syn-down")) == 2
+
+
+def test_probability_section_warning_only_when_not_ok():
+    ok = R.probability_section(0.973, 0.615, 0.1, "mu ~ Normal(0, 1)", True, [])
+    soup = _soup(ok)
+    values = [dd.get_text() for dd in soup.find_all("dd")]
+    assert values == ["97%", "62%"] and soup.find(class_="syn-warning") is None
+    assert "Prior: mu ~ Normal(0, 1)." in soup.get_text()
+    bad = _soup(R.probability_section(0.973, None, 0.1, None, False, ["R-hat too high.", "3 divergences."]))
+    warning = bad.find(class_="syn-warning")
+    assert [li.get_text() for li in warning.find_all("li")] == ["R-hat too high.", "3 divergences."]
+    assert [dd.get_text() for dd in bad.find_all("dd")] == ["97%", "not available"]
+    assert "Prior: not stated." in bad.get_text()
+    no_mid = _soup(R.probability_section(0.5, None, None, "p", True))
+    assert len(no_mid.find_all("dt")) == 1
+
+
+def test_moderator_table_rows():
+    t = pd.DataFrame({"moderator": ["dose", "phase"], "label": ["Dose (hours)", "Phase"],
+                      "term": ["dose", "secondary"], "estimate": [0.01, -0.2], "ci_lb": [0.0, -0.4],
+                      "ci_ub": [0.02, 0.0], "pval": [0.0004, 0.05], "k": [12, 12], "note": ["", ""]})
+    sub = pd.DataFrame({"k": [5, 7], "estimate": [0.3, 0.1], "ci_lb": [0.1, -0.1], "ci_ub": [0.5, 0.3]},
+                       index=pd.Index(["primary", "secondary"], name="phase"))
+    soup = _soup(R.moderator_table(t, sub, subgroup_name="Phase", subgroup_pval=0.2))
+    rows = [[td.get_text() for td in tr.find_all("td")] for tr in soup.find("tbody").find_all("tr")]
+    assert rows[0] == ["Dose (hours)", "per unit increase", "0.01 (0.00 to 0.02)", "<0.001", "12"]
+    assert rows[1] == ["Phase", "secondary vs reference", "-0.20 (-0.40 to 0.00)", "0.050", "12"]
+    assert rows[2] == ["Phase: primary", "effect within subgroup", "0.30 (0.10 to 0.50)", "0.200", "5"]
+    failed = pd.DataFrame({"label": ["X"], "term": [""], "estimate": [np.nan], "ci_lb": [np.nan], "ci_ub": [np.nan],
+                           "pval": [np.nan], "k": [0], "note": ["too few studies"]})
+    assert "too few studies" in _soup(R.moderator_table(failed)).get_text()
+    assert "No moderators" in R.moderator_table(None)
+
+
+def test_strategy_table_ranked_with_intervals_and_probabilities():
+    t = pd.DataFrame({"mean": [0.05, 0.35, 0.2], "eti_lb": [-0.2, 0.1, 0.05], "eti_ub": [0.3, 0.6, 0.35],
+                      "prob_gt_0": [0.6, 0.999, 0.99], "prob_best": [0.05, 0.7, 0.25],
+                      "rank_lb": [2, 1, 1], "rank_ub": [3, 2, 3]},
+                     index=pd.Index(["Reminders", "Outreach", "Audit"], name="strategy"))
+    soup = _soup(R.strategy_table(t))
+    head = [th.get_text() for th in soup.find_all("th")]
+    assert head == ["Rank", "Rank (interval)", "Strategy", "Effect (95% interval)", "Chance it helps",
+                    "Chance it is the best"]
+    rows = [[td.get_text() for td in tr.find_all("td")] for tr in soup.find("tbody").find_all("tr")]
+    assert rows[0] == ["1", "1 to 2", "Outreach", "0.35 (0.10 to 0.60)", ">99%", "70%"]
+    assert [r[2] for r in rows] == ["Outreach", "Audit", "Reminders"]
+    lower = _soup(R.strategy_table(t, higher_is_better=False))
+    assert lower.find("tbody").find("tr").find_all("td")[2].get_text() == "Reminders"
+    with pytest.raises(ValueError, match="interval columns"):
+        R.strategy_table(pd.DataFrame({"strategy": ["a"], "estimate": [1.0]}))
+
+
+def test_studies_table_effects_weights_ratio(studies):
+    soup = _soup(R.studies_table(studies, risk_of_bias="rob", weights=[20, 50, 30], extra=["year"]))
+    head = [th.get_text() for th in soup.find_all("th")]
+    assert head == ["Study", "Citation", "year", "Effect (95% CI)", "Weight", "Risk of bias"]
+    rows = [[td.get_text() for td in tr.find_all("td")] for tr in soup.find("tbody").find_all("tr")]
+    assert rows[1] == ["Smith & Jones (2019)", "Smith J. http://example.org", "2019", "0.50 (0.30 to 0.70)",
+                       "50.0%", "high"]
+    assert rows[2][1] == "" and rows[2][-1] == ""
+    ratio = _soup(R.studies_table(pd.DataFrame({"study": ["a"], "yi": [np.log(2.0)], "vi": [0.0]}), measure="OR",
+                                  citation=None))
+    assert [td.get_text() for td in ratio.find_all("td")] == ["a", "2.00 (2.00 to 2.00)"]
+    assert ratio.find_all("th")[1].get_text() == "Odds ratio (95% CI)"
+
+
+def test_version_section_variants():
+    first = _soup(R.version_section(1, "2025-03-01T10:00:00+00:00", "f" * 64))
+    dds = [dd.get_text() for dd in first.find_all("dd")]
+    assert dds == ["v1", "2025-03-01T10:00:00+00:00", "f" * 64]
+    assert "first version" in first.get_text()
+    same = R.version_section("v2", "d", {"data": "aa", "parameters": "bb"}, pd.DataFrame())
+    assert "Nothing in the results changed" in same and "Parameters" in same
+    changes = _soup(R.version_section("v3", "d", "x", pd.DataFrame({"what": ["estimate"], "before": [0.2],
+                                                                   "after": [0.25]})))
+    assert [td.get_text() for td in changes.find("tbody").find_all("td")] == ["estimate", "0.2", "0.25"]
+
+
+def test_methods_section_names_estimators_and_priors():
+    text = _soup(R.methods_section(measure="OR", method="DL", test="z", level=0.9, k=13,
+                                   prior="mu ~ Normal(0, 1); tau ~ Half-Normal(0.5)",
+                                   sampler={"sampler": "nuts", "chains": 4, "draws": 1000, "seed": 1},
+                                   natural_units="EEF months' progress conversion.")).get_text()
+    for needle in ("odds ratio", "DerSimonian-Laird", "(13 studies)", "normal distribution", "90% intervals",
+                   "tau ~ Half-Normal(0.5)", "chains 4", "Egger", "trim-and-fill", "GRADE", "Santesso",
+                   "EEF months"):
+        assert needle in text, needle
+    assert "Egger's regression test" not in R.methods_section(measure="SMD", method="REML", bias_tests=False)
+
+
+def test_render_joins_sections_and_is_displayable():
+    out = R.render([R.banner_simulated(), None, R.section("A", "<p>x</p>")])
+    html_text = out.data if hasattr(out, "data") else str(out)
+    soup = _soup(html_text)
+    root = soup.find("div", class_="syn-report")
+    assert root is not None and root.find(class_="syn-banner") and root.find("h2").get_text() == "A"
+    assert hasattr(out, "_repr_html_")
+    with_css = R.render([R.banner_simulated()], include_css=True)
+    assert ".syn-badge" in (with_css.data if hasattr(with_css, "data") else str(with_css))
+
+
+def test_report_css_is_offline_printable_and_responsive():
+    css = CSS.read_text()
+    assert "url(" not in css and "@import" not in css and "http" not in css
+    assert "@media print" in css and "@media (max-width: 600px)" in css
+    for cls in (".syn-headline", ".syn-answer", ".syn-warning", ".syn-banner", ".syn-table", ".syn-figure"):
+        assert cls in css
+
+
+# ---------------------------------------------------------------- browser
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium")
+def test_headline_visible_in_first_viewport(tmp_path):
+    """Through the pipeline's offline template: answer inside 1280x800, no console errors, no requests."""
+    nbformat = pytest.importorskip("nbformat")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from synthesis.pipeline import render_html
+
+    head = R.render([R.banner_simulated(), R.headline_section(
+        "Does one-to-one tutoring improve reading attainment in primary schools?",
+        "One-to-one tutoring probably improves reading attainment.", _certainty(),
+        "about 3 months' additional progress (95% CI 1 to 5 months)", "SMD 0.22 (95% CI 0.08 to 0.36)",
+        title=TITLE)]).data
+    rest = R.render([R.certainty_section(_certainty()), R.methods_section(measure="SMD", method="REML")]).data
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("display(head)", execution_count=1, outputs=[
+                    nbformat.v4.new_output("display_data", data={"text/html": head, "text/plain": "h"})]),
+                nbformat.v4.new_code_cell("display(rest)", execution_count=2, outputs=[
+                    nbformat.v4.new_output("display_data", data={"text/html": rest, "text/plain": "r"})])]
+    nbformat.write(nb, str(tmp_path / "nb.ipynb"))
+    page = tmp_path / "report.html"
+    render_html(tmp_path / "nb.ipynb", page, report=True, title="t")
+    errors, requests = [], []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        tab = browser.new_page(viewport={"width": 1280, "height": 800})
+        tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+        tab.on("request", lambda r: requests.append(r.url)
+               if not r.url.startswith(("file:", "data:")) else None)
+        tab.goto(page.as_uri())
+        box = tab.locator(".syn-answer").bounding_box()
+        effect = tab.locator(".syn-effect").bounding_box()
+        tab.screenshot(path=str(tmp_path / "first_screen.png"))
+        narrow = browser.new_page(viewport={"width": 375, "height": 800})
+        narrow.goto(page.as_uri())
+        overflow = narrow.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
+        browser.close()
+    assert errors == [] and requests == []
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 800
+    assert effect is not None and effect["y"] + effect["height"] <= 800
+    assert not overflow, "the page scrolls sideways on a narrow screen"
+
+
+def test_sections_accept_certainty_as_results_json():
+    c = _certainty()
+    assert R.certainty_section(c.to_dict()) == R.certainty_section(c)
+    assert R.headline_section("Q", "A", c.to_dict(), None, None) == R.headline_section("Q", "A", c, None, None)
+    assert "Not rated down." in R.headline_section("Q", "A", Certainty("high", ()), None, None)
