@@ -141,7 +141,7 @@ class Downgrade:
     def verdict(self) -> str:
         """``"rated down one level"``, ``"no serious concern"`` or ``"not assessed"``."""
         if not self.assessed:
-            return "not assessed"
+            return f"not assessed, rated down {_LEVEL_WORDS[self.levels]}" if self.levels else "not assessed"
         return f"rated down {_LEVEL_WORDS[self.levels]}" if self.levels else "no serious concern"
 
     def to_dict(self) -> dict[str, Any]:
@@ -256,12 +256,16 @@ def rate_risk_of_bias(risk_of_bias: Sequence[Any] | None, weights: Sequence[floa
     --------
     >>> rate_risk_of_bias(["high", "low", "high"], [30, 40, 30]).levels
     2
-    >>> rate_risk_of_bias(None).assessed
-    False
+    >>> rate_risk_of_bias(None).levels, rate_risk_of_bias(None).assessed
+    (1, False)
     """
     if risk_of_bias is None:
-        return Downgrade("risk_of_bias", 0, "Risk of bias was not rated because the review has "
-                         "no risk-of-bias assessment of the studies.", assessed=False)
+        # GRADE rates the body of evidence after judging each study's risk of bias (GRADE
+        # Handbook, section 5.2.1); with no judgement recorded we cannot rule serious risk of
+        # bias out, so the rating is lowered one level as a precaution rather than assumed fine.
+        return Downgrade("risk_of_bias", 1, "The review records no risk-of-bias judgement for the "
+                         "studies, so serious risk of bias cannot be ruled out: rated down one level "
+                         "as a precaution.", assessed=False)
     labels = list(risk_of_bias)
     if not labels:
         raise DataError(f"column {column!r} is empty: give a risk-of-bias rating for each study")
@@ -695,7 +699,7 @@ def plain_language_answer(certainty: Certainty | str, intervention: str, outcome
     if not x or not y:
         raise DataError("plain_language_answer needs the intervention and the outcome named")
     if level == "very low":
-        return f"It is unclear whether {x} affects {y} because the evidence is very uncertain."
+        return f"It is unclear whether {x} {'affect' if plural else 'affects'} {y} because the evidence is very uncertain."
     direction = {"little_or_no_difference": "none", "no_difference": "none"}.get(effect_direction,
                                                                                  effect_direction)
     modal = _MODAL[level]

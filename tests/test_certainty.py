@@ -15,7 +15,7 @@ from synthesis.errors import DataError, ReviewError
 # ---------------------------------------------------------------- risk of bias
 def test_rob_not_assessed_without_column():
     d = rate_risk_of_bias(None, [50, 50])
-    assert (d.levels, d.assessed) == (0, False) and "no risk-of-bias" in d.reason
+    assert (d.levels, d.assessed) == (1, False) and "no risk-of-bias judgement" in d.reason
 
 
 @pytest.mark.parametrize(("labels", "weights", "levels"), [
@@ -196,6 +196,7 @@ def test_downgrade_validates():
 # ---------------------------------------------------------------- overall
 CLEAN = {"estimate": 0.4, "ci_lb": 0.25, "ci_ub": 0.55, "pi_lb": 0.2, "pi_ub": 0.6, "I2": 20.0, "k": 12,
          "weights": [100 / 12] * 12, "level": 0.95}
+LOW = ["low"] * 12
 
 
 def test_assess_high_when_nothing_wrong():
@@ -213,7 +214,7 @@ def test_assess_sums_levels_and_floors_at_very_low():
                          indirectness_reason="Adults only")
     assert [d.levels for d in c.downgrades] == [2, 2, 2, 0, 1]
     assert c.level == "very low" and "(the lowest rating)" in c.explanation
-    one = assess_certainty(dict(CLEAN, ci_lb=-0.05), total_n=1000)
+    one = assess_certainty(dict(CLEAN, ci_lb=-0.05), total_n=1000, risk_of_bias=LOW)
     assert one.level == "moderate"
     assert one.explanation == ("Certainty started at high because the evidence comes from randomised trials; "
                                "it was rated down one level (one level for imprecision), to moderate.")
@@ -230,8 +231,11 @@ def test_assess_duck_typed_engine_objects():
     fit = SimpleNamespace(**CLEAN)
     egger = SimpleNamespace(pval=0.01)
     trimfill = SimpleNamespace(fit=SimpleNamespace(estimate=0.2), k0=3)
-    c = assess_certainty(fit, egger=egger, trimfill=trimfill, total_n=1000)
+    c = assess_certainty(fit, egger=egger, trimfill=trimfill, total_n=1000, risk_of_bias=LOW)
     assert [d.domain for d in c.reasons] == ["publication_bias"] and c.level == "moderate"
+    # without a risk-of-bias judgement the precautionary downgrade applies as well
+    c = assess_certainty(fit, egger=egger, trimfill=trimfill, total_n=1000)
+    assert [d.domain for d in c.reasons] == ["risk_of_bias", "publication_bias"] and c.level == "low"
     # risk of bias uses the model weights
     w = [60] + [40 / 11] * 11
     assert assess_certainty(dict(CLEAN, weights=w), risk_of_bias=["high"] + ["low"] * 11,
@@ -239,7 +243,7 @@ def test_assess_duck_typed_engine_objects():
 
 
 def test_certainty_to_dict_is_json():
-    c = assess_certainty(CLEAN, total_n=100)
+    c = assess_certainty(CLEAN, total_n=100, risk_of_bias=LOW)
     data = json.loads(json.dumps(c.to_dict()))
     assert data["level"] == "moderate" and len(data["downgrades"]) == 5
     assert Certainty("low").label == "Low"

@@ -123,7 +123,7 @@ def test_certainty_section_one_sentence_per_domain_downgrades_first():
     assert "Risk of bias: not assessed." in items[2].get_text()
     # works with the real rating too
     real = assess_certainty({"estimate": 0.3, "ci_lb": -0.05, "ci_ub": 0.6, "pi_lb": -0.3, "pi_ub": 0.9,
-                             "I2": 70.0, "k": 6, "weights": [100 / 6] * 6}, mid=0.1)
+                             "I2": 70.0, "k": 6, "weights": [100 / 6] * 6}, mid=0.1, risk_of_bias=["low"] * 6)
     assert len(_soup(R.certainty_section(real)).find_all("li", class_="syn-down")) == 2
 
 
