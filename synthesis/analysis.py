@@ -37,11 +37,52 @@ def _spec_get(obj: Any, dotted: str, default: Any = None) -> Any:
     return default if obj is None else obj
 
 
+def _same_level(a: Any, b: Any) -> bool:
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return str(a) == str(b)
+
+
+def labelled_levels(data: pd.DataFrame, moderators: list[Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Replace coded levels of categorical moderators by their labels (``level_labels``).
+
+    Returns the relabelled copy and each moderator's reference level, relabelled
+    too, so tables and figures read "tailored vs not tailored" instead of "1 vs 0".
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"meta": [0.0, 1.0, None]})
+    >>> out, ref = labelled_levels(d, [{"name": "meta", "type": "categorical", "reference": 0,
+    ...                                 "level_labels": {0: "no prompts", 1: "prompts"}}])
+    >>> out["meta"].tolist(), ref
+    (['no prompts', 'prompts', nan], {'meta': 'no prompts'})
+    """
+    out = data.copy()
+    references: dict[str, Any] = {}
+    for mod in moderators:
+        name = _spec_get(mod, "name")
+        reference = _spec_get(mod, "reference")
+        labels = _spec_get(mod, "level_labels") or {}
+        if _spec_get(mod, "type") != "categorical" or name not in out.columns:
+            continue
+        if labels:
+            def relabel(value: Any, labels: dict = labels) -> Any:
+                if value is None or (isinstance(value, float) and np.isnan(value)):
+                    return None
+                return next((str(lab) for key, lab in labels.items() if _same_level(key, value)), str(value))
+            out[name] = out[name].map(relabel).astype(object)
+            if reference is not None:
+                reference = relabel(reference)
+        references[name] = reference
+    return out, references
+
+
 def moderator_table(data: pd.DataFrame, moderators: list[Any], *, method: str, test: str,
                     level: float) -> pd.DataFrame:
     """One row per moderator term from single-moderator meta-regressions.
 
-    Columns: ``moderator, label, term, estimate, ci_lb, ci_ub, pval, QMp, R2, k``.
+    Columns: ``moderator, label, term, comparison, estimate, ci_lb, ci_ub, pval, QMp, R2, k, note``.
     Each moderator is analysed on its own (one at a time), so the table answers
     "does this characteristic explain differences between studies?".
 
@@ -52,12 +93,13 @@ def moderator_table(data: pd.DataFrame, moderators: list[Any], *, method: str, t
     >>> moderator_table(d, [{"name": "dose"}], method="REML", test="z", level=0.95)["term"].tolist()
     ['dose']
     """
+    data, references = labelled_levels(data, moderators)
     rows = []
     for mod in moderators:
         name = _spec_get(mod, "name")
         label = _spec_get(mod, "label", name)
         categorical = _spec_get(mod, "type", "") == "categorical"
-        reference = _spec_get(mod, "reference")
+        reference = references.get(name, _spec_get(mod, "reference"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -65,16 +107,24 @@ def moderator_table(data: pd.DataFrame, moderators: list[Any], *, method: str, t
                                       reference={name: reference} if reference is not None else None,
                                       method=method, test=test, level=level)
             except ValueError as exc:  # e.g. too few studies for the levels: say so in the table
-                rows.append({"moderator": name, "label": label, "term": "", "estimate": np.nan,
+                rows.append({"moderator": name, "label": label, "term": "", "comparison": "",
+                             "estimate": np.nan,
                              "ci_lb": np.nan, "ci_ub": np.nan, "pval": np.nan, "QMp": np.nan,
                              "R2": np.nan, "k": 0, "note": str(exc)})
                 continue
+        ref_level = str(reference) if reference is not None else None
+        if categorical and ref_level is None:
+            levels = sorted(map(str, data[name].dropna().unique()))
+            ref_level = levels[0] if levels else ""
         for i, term in enumerate(fit.coef_names[1:], start=1):
-            rows.append({"moderator": name, "label": label, "term": term, "estimate": fit.coef[i],
+            comparison = (f"{term[len(name) + 1:-1]} vs {ref_level}" if categorical and term.startswith(f"{name}[")
+                          else "per unit increase")
+            rows.append({"moderator": name, "label": label, "term": term, "comparison": comparison,
+                         "estimate": fit.coef[i],
                          "ci_lb": fit.ci_lb[i], "ci_ub": fit.ci_ub[i], "pval": fit.pval[i],
                          "QMp": fit.QMp, "R2": fit.R2, "k": fit.k, "note": ""})
-    return pd.DataFrame(rows, columns=["moderator", "label", "term", "estimate", "ci_lb", "ci_ub", "pval",
-                                       "QMp", "R2", "k", "note"])
+    return pd.DataFrame(rows, columns=["moderator", "label", "term", "comparison", "estimate", "ci_lb", "ci_ub",
+                                       "pval", "QMp", "R2", "k", "note"])
 
 
 @dataclass
@@ -212,10 +262,11 @@ def frequentist_analysis(review: Any) -> ReviewAnalysis:
     subgroup = _spec_get(spec, "subgroup")
     if subgroup:
         mod = next((m for m in moderators if _spec_get(m, "name") == subgroup), None)
+        labelled, references = labelled_levels(data, [mod] if mod is not None else [])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result.subgroups = subgroup_analysis(data, subgroup, method=method, test=test, level=level,
-                                                 reference=_spec_get(mod, "reference"))
+            result.subgroups = subgroup_analysis(labelled, subgroup, method=method, test=test, level=level,
+                                                 reference=references.get(subgroup))
     return result
 
 

@@ -315,7 +315,7 @@ def moderator_table(df: pd.DataFrame | None, subgroups: pd.DataFrame | None = No
     df : DataFrame or None
         Moderator rows as ``synthesis.analysis.moderator_table``: ``label``
         (or ``moderator``), ``term``, ``estimate``, ``ci_lb``, ``ci_ub``,
-        ``pval``, ``k``, optional ``note``.
+        ``pval``, ``k``, optional ``note`` and ``comparison`` (e.g. "tailored vs not tailored").
     subgroups : DataFrame, optional
         ``SubgroupResult.table``: index (or ``level`` column) = subgroup,
         ``k``, ``estimate``, ``ci_lb``, ``ci_ub``.
@@ -342,6 +342,8 @@ def moderator_table(df: pd.DataFrame | None, subgroups: pd.DataFrame | None = No
             label = str(r[label_col])
             same = term in (label, str(r.get("moderator", label)))
             what = "per unit increase" if same or not term else f"{term} vs reference"
+            if not _is_missing(r.get("comparison")) and str(r.get("comparison")):
+                what = str(r.get("comparison"))
             note = "" if _is_missing(r.get("note")) else str(r.get("note"))
             effect = _interval(r.get("estimate"), r.get("ci_lb"), r.get("ci_ub"), digits, transform)
             if note and effect == "–":

@@ -24,6 +24,28 @@ MEASURE_LABELS = {"SMD": "Standardised mean difference (Hedges' g)", "MD": "Mean
                   "PR": "Proportion", "GEN": "Effect size"}
 
 
+NATURAL_UNITS_METHODS = {
+    "months": "Months' progress: the Education Endowment Foundation's conversion of effect sizes into "
+              "months of additional progress (EEF Teaching and Learning Toolkit).",
+    "absolute_risk": "Absolute effects: the pooled ratio applied to the stated baseline risk in the "
+                     "comparison group, as in GRADE summary-of-findings tables.",
+    "risk_difference": "Absolute effects: risk differences in events per 100 (or 1,000) people.",
+    "u3": "Standardised effects are also given as Cohen's U3: the share of the comparison group that the "
+          "average person receiving the intervention would do better than.",
+}
+
+
+def _data_sentence(spec: Any) -> str:
+    parts = [str(_spec_get(spec, "provenance.citation", "")).strip().rstrip(".")]
+    source = _spec_get(spec, "provenance.source")
+    if source:
+        parts.append(f"Source: {str(source).strip().rstrip('.')}")
+    credit = _spec_get(spec, "provenance.data_credit")
+    if credit:
+        parts.append(f"Data set credit: {str(credit).strip().rstrip('.')}")
+    return "Data: " + ". ".join(parts) + "."
+
+
 def changes_since(previous: dict[str, Any] | None, draft: dict[str, Any] | None) -> pd.DataFrame | None:
     """Settings and data that differ from the previous version (None for a first version)."""
     if not previous or not draft:
@@ -58,8 +80,9 @@ def _figures(a: ReviewAnalysis, measure: str, direction: str) -> list[str]:
                                         "area would not be statistically significant; gaps there can "
                                         "suggest missing studies."))
     if a.bayes is not None and hasattr(a.bayes, "density"):
+        short = {"SMD": "SMD", "OR": "odds ratio", "RR": "risk ratio"}.get(measure, "effect size")
         post = plots.posterior_plot(a.bayes.density("mu"), mid=_spec_get(spec, "decision.mid"),
-                                    direction=direction, xlabel=f"Average effect ({xlabel.lower()})",
+                                    direction=direction, xlabel=f"Average effect ({short})",
                                     transform=transform)
         out.append(plots.figure_to_html(post, caption="How likely each size of average effect is, given "
                                         "the studies and the prior (Bayesian model)."))
@@ -141,10 +164,8 @@ def report_sections(a: ReviewAnalysis, manifest_draft: dict[str, Any] | None = N
     sections.append(report.methods_section(
         measure=measure, method=meta.method, test=meta.test, level=meta.level, k=meta.k, prior=prior,
         sampler=sampler, bias_tests=a.egger is not None,
-        natural_units=getattr(a.natural_units, "kind", None),
-        extra=[f"Data: {_spec_get(spec, 'provenance.citation')}. Source: {_spec_get(spec, 'provenance.source')}"
-               f"{'; ' + _spec_get(spec, 'provenance.data_credit') if _spec_get(spec, 'provenance.data_credit') else ''}."]
-        + [f"Note: {n}" for n in a.notes]))
+        natural_units=NATURAL_UNITS_METHODS.get(getattr(a.natural_units, "kind", None)),
+        extra=[_data_sentence(spec)] + [f"Note: {n}" for n in a.notes]))
     return sections
 
 
