@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import open_page
 from bs4 import BeautifulSoup
 
 from synthesis import report as R
@@ -235,16 +235,10 @@ def test_report_css_is_offline_printable_and_responsive():
 
 
 # ---------------------------------------------------------------- browser
-def _chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.browser
-@pytest.mark.skipif(_chromium() is None, reason="needs Debian's chromium")
-def test_headline_visible_in_first_viewport(tmp_path):
+def test_headline_visible_in_first_viewport(tmp_path, browser):
     """Through the pipeline's offline template: answer inside 1280x800, no console errors, no requests."""
     nbformat = pytest.importorskip("nbformat")
-    sync_api = pytest.importorskip("playwright.sync_api")
     from synthesis.pipeline import render_html
 
     head = R.render([R.banner_simulated(), R.headline_section(
@@ -260,25 +254,17 @@ def test_headline_visible_in_first_viewport(tmp_path):
                 nbformat.v4.new_code_cell("display(rest)", execution_count=2, outputs=[
                     nbformat.v4.new_output("display_data", data={"text/html": rest, "text/plain": "r"})])]
     nbformat.write(nb, str(tmp_path / "nb.ipynb"))
-    page = tmp_path / "report.html"
-    render_html(tmp_path / "nb.ipynb", page, report=True, title="t")
-    errors, requests = [], []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
-        tab = browser.new_page(viewport={"width": 1280, "height": 800})
-        tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        tab.on("pageerror", lambda e: errors.append(str(e)))
-        tab.on("request", lambda r: requests.append(r.url)
-               if not r.url.startswith(("file:", "data:")) else None)
-        tab.goto(page.as_uri())
-        box = tab.locator(".syn-answer").bounding_box()
-        effect = tab.locator(".syn-effect").bounding_box()
-        tab.screenshot(path=str(tmp_path / "first_screen.png"))
-        narrow = browser.new_page(viewport={"width": 375, "height": 800})
-        narrow.goto(page.as_uri())
-        overflow = narrow.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
-        browser.close()
-    assert errors == [] and requests == []
+    page_file = tmp_path / "report.html"
+    render_html(tmp_path / "nb.ipynb", page_file, report=True, title="t")
+    tab, visit = open_page(browser, page_file)
+    box = tab.locator(".syn-answer").bounding_box()
+    effect = tab.locator(".syn-effect").bounding_box()
+    tab.screenshot(path=str(tmp_path / "first_screen.png"))
+    narrow, _ = open_page(browser, page_file, width=375)
+    overflow = narrow.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
+    tab.close()
+    narrow.close()
+    assert visit.errors == [] and visit.requests == []
     assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 800
     assert effect is not None and effect["y"] + effect["height"] <= 800
     assert not overflow, "the page scrolls sideways on a narrow screen"

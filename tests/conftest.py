@@ -1,0 +1,48 @@
+"""Shared test helpers: the system Chromium (Debian's ``chromium``) driven by Playwright."""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@dataclass
+class PageVisit:
+    """What happened while a page was open: console errors and requests to anything but files."""
+    errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless system Chromium (skips when Chromium or Playwright is missing)."""
+    if chromium_path() is None:
+        pytest.skip("needs Debian's chromium (.ci/run installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+def open_page(browser: Any, path: Path, width: int = 1280, height: int = 800) -> tuple[Any, PageVisit]:
+    """Open a local HTML file and record console errors and non-file requests."""
+    visit = PageVisit()
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.on("console", lambda m: visit.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: visit.errors.append(str(e)))
+    page.on("request", lambda r: visit.requests.append(r.url)
+            if not r.url.startswith(("file:", "data:")) else None)
+    page.goto(Path(path).resolve().as_uri())
+    page.wait_for_load_state("load")
+    return page, visit
