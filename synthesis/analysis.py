@@ -147,6 +147,7 @@ class ReviewAnalysis:
     natural_units: Any = None
     answer: str = ""
     notes: list[str] = field(default_factory=list)
+    analysed: pd.DataFrame | None = None  # the rows the frequentist models used (one per study)
 
     @property
     def spec(self) -> Any:
@@ -154,7 +155,8 @@ class ReviewAnalysis:
 
     @property
     def data(self) -> pd.DataFrame:
-        return self.review.data
+        """The rows of the frequentist analyses (one per study; all effect sizes if none repeat)."""
+        return self.analysed if self.analysed is not None else self.review.data
 
     # ------------------------------------------------------------------ results JSON
     def headline(self) -> dict[str, Any]:
@@ -238,14 +240,49 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+#: assumed correlation of sampling errors between effect sizes of the same study
+WITHIN_STUDY_RHO = 0.6
+
+
+def study_level_data(review: Any) -> tuple[pd.DataFrame, str | None]:
+    """One row per study for the frequentist models.
+
+    Where a study contributes several effect sizes (several arms or outcomes),
+    treating them as independent would overstate the evidence; they are
+    combined first (:func:`synthesis.effects.aggregate_effects`, within-study
+    correlation :data:`WITHIN_STUDY_RHO`), as metafor's ``aggregate()``. The
+    Bayesian strategy model uses every effect size with a study random effect.
+    """
+    spec, data = review.spec, review.data
+    cluster = _spec_get(spec, "data.study_id")
+    if not cluster or cluster not in data.columns or not data[cluster].duplicated().any():
+        return data, None
+    from synthesis.effects import aggregate_effects
+
+    moderators = [_spec_get(m, "name") for m in (_spec_get(spec, "moderators") or [])]
+    citation = list(_spec_get(spec, "data.citation") or [])
+    rob = [_spec_get(spec, "certainty.risk_of_bias_column")]
+    keep = tuple(dict.fromkeys(c for c in ["study", *moderators, *citation, *rob] if c and c in data.columns))
+    combined = aggregate_effects(data, cluster, rho=WITHIN_STUDY_RHO, keep=keep)
+    combined["sei"] = np.sqrt(combined["vi"])
+    note = (f"The {len(data)} effect sizes come from {len(combined)} studies; for the pooled, moderator and "
+            f"small-study analyses the effects of each study were combined into one, assuming a "
+            f"within-study correlation of {WITHIN_STUDY_RHO} (metafor's aggregate); the Bayesian model "
+            f"uses every effect size.")
+    return combined, note
+
+
 def frequentist_analysis(review: Any) -> ReviewAnalysis:
     """Pooled model, small-study diagnostics, influence, moderators and subgroups."""
-    spec, data = review.spec, review.data
+    spec = review.spec
+    data, aggregation_note = study_level_data(review)
     method = _spec_get(spec, "analysis.method", "REML")
     test = _spec_get(spec, "analysis.test", "z")
     level = _spec_get(spec, "analysis.level", 0.95)
     meta = meta_analysis(data, labels="study", method=method, test=test, level=level)
-    result = ReviewAnalysis(review=review, meta=meta)
+    result = ReviewAnalysis(review=review, meta=meta, analysed=data)
+    if aggregation_note:
+        result.notes.append(aggregation_note)
     if meta.k >= 3:
         result.influence = influence(meta)
         result.leave_one_out = leave_one_out(meta)
@@ -333,7 +370,15 @@ def strategy_ranking(result: Any, *, mid: float | None, higher_is_better: bool =
 
 # ---------------------------------------------------------------------- certainty and the answer
 def _plural(noun_phrase: str) -> bool:
-    last = noun_phrase.strip().split()[-1].lower() if noun_phrase.strip() else ""
+    """Whether a noun phrase's head noun is plural ("writing-to-learn activities", not "facilitation").
+
+    Examples
+    --------
+    >>> _plural("implementation strategies (audit and feedback, reminders)"), _plural("practice facilitation")
+    (True, False)
+    """
+    head = noun_phrase.split("(")[0].split(",")[0].strip()
+    last = head.split()[-1].lower().strip(".;:") if head else ""
     return last.endswith("s") and not last.endswith(("ss", "us", "is"))
 
 
@@ -348,7 +393,9 @@ def rate_and_answer(analysis: ReviewAnalysis) -> None:
     measure = _spec_get(spec, "effect.measure")
     rob_column = _spec_get(spec, "certainty.risk_of_bias_column")
     n_column = _spec_get(spec, "certainty.sample_size_column")
-    total_n = float(pd.to_numeric(data[n_column], errors="coerce").sum()) if n_column else None
+    # participants are counted over every row of the study data (the rows are the studies' arms)
+    total_n = (float(pd.to_numeric(analysis.review.data[n_column], errors="coerce").sum())
+               if n_column else None)
     use_bias_tests = meta.k >= MIN_STUDIES_FOR_BIAS_TESTS
     analysis.certainty = assess_certainty(
         meta, risk_of_bias=data[rob_column].tolist() if rob_column else None,

@@ -43,7 +43,7 @@ def hedges_correction(df: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> round(float(hedges_correction(np.array([18.0]))[0]), 6)
-    0.957797
+    0.957646
     """
     df = np.asarray(df, dtype=float)
     return np.exp(gammaln(df / 2) - 0.5 * np.log(df / 2) - gammaln((df - 1) / 2))
@@ -228,3 +228,37 @@ def effect_sizes(data: pd.DataFrame | None = None, measure: str = "GEN", *,
     out["yi"] = yi
     out["vi"] = vi
     return out
+
+
+def aggregate_effects(data: pd.DataFrame, cluster: str, *, rho: float = 0.6, yi: str = "yi",
+                      vi: str = "vi", keep: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Combine several effect sizes per study into one (metafor's ``aggregate(struct="CS")``).
+
+    Within a study the sampling errors are assumed to correlate with ``rho``
+    (compound symmetry, Borenstein et al. 2009, ch. 24); the study's effect is
+    the generalised-least-squares mean ``(1'V⁻¹1)⁻¹ 1'V⁻¹ y`` with variance
+    ``(1'V⁻¹1)⁻¹``. Columns in ``keep`` are carried over when constant within a
+    study and set missing otherwise.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"s": ["a", "a", "b"], "yi": [0.2, 0.4, 0.1], "vi": [0.04, 0.04, 0.02]})
+    >>> out = aggregate_effects(d, "s", rho=0.5)
+    >>> out["yi"].round(3).tolist(), out["vi"].round(3).tolist()
+    ([0.3, 0.1], [0.03, 0.02])
+    """
+    if not -1 < rho < 1:
+        raise DataError(f"rho must lie between -1 and 1, got {rho}")
+    rows = []
+    for study, part in data.groupby(cluster, sort=False):
+        y = part[yi].to_numpy(dtype=float)
+        s = np.sqrt(part[vi].to_numpy(dtype=float))
+        V = rho * np.outer(s, s)
+        np.fill_diagonal(V, s * s)
+        w = np.linalg.solve(V, np.ones(y.size))
+        row = {cluster: study, yi: float(w @ y / w.sum()), vi: float(1 / w.sum()), "n_effects": y.size}
+        for column in keep:
+            values = part[column].dropna().unique()
+            row[column] = values[0] if len(values) == 1 else None
+        rows.append(row)
+    return pd.DataFrame(rows)
