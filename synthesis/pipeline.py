@@ -585,7 +585,8 @@ def diff_manifests(old: dict[str, Any] | None, new: dict[str, Any]) -> pd.DataFr
     Returns
     -------
     pandas.DataFrame
-        Columns ``section`` (``settings``, ``data``, ``results``), ``item``
+        Columns ``section`` (``settings``, ``data``, ``results``, ``software``: the
+        notebook, the synthesis package source and dependency versions), ``item``
         (dotted key or file name), ``before``, ``after`` (strings;
         ``(absent)`` when missing on that side). Empty when nothing changed.
 
@@ -604,6 +605,10 @@ def diff_manifests(old: dict[str, Any] | None, new: dict[str, Any]) -> pd.DataFr
             "settings": (_flatten(old.get("settings") or {}), _flatten(new.get("settings") or {})),
             "data": (dict(old.get("data") or {}), dict(new.get("data") or {})),
             "results": (_flatten(_results_of(old)), _flatten(_results_of(new))),
+            "software": ({"notebook": old.get("notebook_sha256"), "synthesis package": old.get("package_sha256"),
+                          **{f"version of {k}": v for k, v in (old.get("packages") or {}).items()}},
+                         {"notebook": new.get("notebook_sha256"), "synthesis package": new.get("package_sha256"),
+                          **{f"version of {k}": v for k, v in (new.get("packages") or {}).items()}}),
         }
         for section, (before, after) in sections.items():
             for item in sorted(set(before) | set(after)):

@@ -53,7 +53,11 @@ def changes_since(previous: dict[str, Any] | None, draft: dict[str, Any] | None)
     from synthesis.pipeline import diff_manifests
 
     table = diff_manifests(previous, draft)
-    return table[table["section"].isin(["settings", "data", "overrides"])].reset_index(drop=True)
+    table = table[table["section"].isin(["settings", "data", "software"])].reset_index(drop=True)
+    hashes = table["section"].isin(["data", "software"]) & table["before"].str.fullmatch(r"[0-9a-f]{64}")
+    for column in ("before", "after"):  # a hash prefix is enough to tell versions apart on the page
+        table.loc[hashes, column] = table.loc[hashes, column].str.slice(0, 12) + "…"
+    return table
 
 
 def _transform(measure: str) -> Any:
