@@ -580,7 +580,7 @@ def assess_certainty(result: Any, *, risk_of_bias: Sequence[Any] | None = None,
     --------
     >>> fit = {"estimate": 0.3, "ci_lb": 0.05, "ci_ub": 0.55, "pi_lb": -0.2, "pi_ub": 0.8,
     ...        "I2": 62.0, "k": 8, "weights": [12.5] * 8}
-    >>> c = assess_certainty(fit, mid=0.1, total_n=1200)
+    >>> c = assess_certainty(fit, mid=0.1, total_n=1200, risk_of_bias=["low"] * fit["k"])
     >>> c.level, [d.domain for d in c.reasons]
     ('low', ['inconsistency', 'imprecision'])
     """
