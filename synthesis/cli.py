@@ -40,7 +40,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("ids", nargs="*", metavar="ID", help="review ids (default: all reviews)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a review setting (dotted keys for nesting); repeatable")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
+    p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
                    help="reviews run in parallel (default: number of cores)")
     p.add_argument("--force", action="store_true", help="re-execute even when nothing changed")
     p.add_argument("--project", default=".", metavar="DIR", help="project folder (default: current folder)")
@@ -59,6 +59,17 @@ def _package_version() -> str:
         return version("synthesis")
     except PackageNotFoundError:  # running from a source tree
         return "0+unknown"
+
+
+def _positive_int(text: str) -> int:
+    """argparse type for --jobs: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give e.g. --jobs 2") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is too small; give at least 1 (--jobs 1 runs one review at a time)")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
