@@ -330,7 +330,10 @@ class Bayes(_Spec):
 
     enabled: bool = True
     mu_sd: float = Field(1.0, gt=0)
-    tau_prior: Literal["half_normal", "half_cauchy", "lognormal"] = "half_normal"
+    # half-normal / half-Cauchy with tau_scale, or a published heterogeneity prior (synthesis.bayes presets)
+    tau_prior: Literal["half_normal", "half_cauchy", "lognormal", "log_t", "turner2015_process",
+                       "turner2015_subjective", "turner2015_mortality", "rhodes2015_process",
+                       "rhodes2015_subjective", "rhodes2015_general"] = "half_normal"
     tau_scale: float = Field(0.5, gt=0)
     draws: int = Field(1000, ge=10)
     tune: int = Field(1000, ge=0)
