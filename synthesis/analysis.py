@@ -408,7 +408,7 @@ def rate_and_answer(analysis: ReviewAnalysis) -> None:
         measure, meta.estimate, meta.ci_lb, meta.ci_ub,
         baseline_risk=_spec_get(spec, "decision.baseline_risk"),
         months_progress=bool(_spec_get(spec, "decision.months_progress", False)), direction=direction,
-        level=meta.level)
+        level=meta.level, people=_spec_get(spec, "decision.people") or "people")
     effect_direction = direction_of_effect(meta.estimate, mid=mid)
     beneficial = ((effect_direction == "increase") == (direction == "higher_is_better")
                   if effect_direction != "none" else None)

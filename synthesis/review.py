@@ -311,6 +311,7 @@ class Decision(_Spec):
     baseline_risk: float | None = Field(None, gt=0, lt=1)
     months_progress: bool = False
     natural_units: Text | None = None
+    people: Text = Field("people", description="what the counts and comparisons are of: 'pupils', 'practices'")
 
 
 class StrategyPriorsSpec(_Spec):
