@@ -12,14 +12,14 @@ import pandas as pd
 from scipy import stats
 
 from synthesis import _rma
-from synthesis.meta import MetaResult, fit_pooled
+from synthesis.meta import MetaResult, StatisticAliases, fit_pooled
 from synthesis.regression import fit_regression
 
 __all__ = ["egger_test", "EggerResult", "begg_test", "BeggResult", "trim_and_fill", "TrimFillResult"]
 
 
 @dataclass(frozen=True)
-class EggerResult:
+class EggerResult(StatisticAliases):
     """Egger's regression test for funnel-plot asymmetry.
 
     ``stat`` is a z value (``model="rma"``) or a t value with ``df`` degrees of
@@ -34,14 +34,6 @@ class EggerResult:
     limit_estimate: float
     limit_ci_lb: float
     limit_ci_ub: float
-
-    @property
-    def zval(self) -> float:
-        return self.stat
-
-    @property
-    def tval(self) -> float:
-        return self.stat
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "stat": self.stat, "pval": self.pval, "df": self.df,

@@ -19,7 +19,7 @@ from scipy.special import gammaln
 from synthesis._checks import as_float_array, format_rows
 from synthesis.errors import DataError
 
-__all__ = ["effect_sizes", "MEASURES", "hedges_correction"]
+__all__ = ["effect_sizes", "aggregate_effects", "MEASURES", "COUNT_ARGUMENTS", "hedges_correction"]
 
 #: measure -> the groups of column arguments it accepts (one group must be complete)
 MEASURES: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -34,7 +34,8 @@ MEASURES: dict[str, tuple[tuple[str, ...], ...]] = {
     "COR": (("ri", "ni"),),
     "GEN": (("yi", "vi"), ("yi", "sei")),
 }
-_COUNTS = {"ai", "bi", "ci", "di", "n1i", "n2i", "xi", "ni"}
+#: column arguments that hold counts (whole numbers >= 0)
+COUNT_ARGUMENTS = ("ai", "bi", "ci", "di", "n1i", "n2i", "xi", "ni")
 
 
 def hedges_correction(df: np.ndarray) -> np.ndarray:
@@ -66,7 +67,7 @@ def _column(data: pd.DataFrame | None, spec: Any, arg: str, n: int | None) -> np
 
 def _check_counts(values: dict[str, np.ndarray], labels: dict[str, str]) -> None:
     for arg, arr in values.items():
-        if arg not in _COUNTS:
+        if arg not in COUNT_ARGUMENTS:
             continue
         bad = np.flatnonzero(np.isfinite(arr) & ((arr < 0) | (arr != np.round(arr))))
         if bad.size:

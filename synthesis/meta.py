@@ -84,8 +84,22 @@ def default_labels(k: int) -> np.ndarray:
     return np.char.add("Study ", np.arange(1, k + 1).astype(str)).astype(object)
 
 
+class StatisticAliases:
+    """metafor's names for ``stat``: ``zval`` under the z test, ``tval`` under knha / t tests."""
+
+    stat: Any
+
+    @property
+    def zval(self) -> Any:
+        return self.stat
+
+    @property
+    def tval(self) -> Any:
+        return self.stat
+
+
 @dataclass(repr=False)
-class MetaResult:
+class MetaResult(StatisticAliases):
     """Result of :func:`meta_analysis` (names as in metafor, in snake_case).
 
     Attributes
@@ -142,14 +156,6 @@ class MetaResult:
     @property
     def tau(self) -> float:
         return float(np.sqrt(self.tau2))
-
-    @property
-    def zval(self) -> float:
-        return self.stat
-
-    @property
-    def tval(self) -> float:
-        return self.stat
 
     @property
     def sei(self) -> np.ndarray:

@@ -17,7 +17,7 @@ from scipy import stats
 from synthesis import _rma
 from synthesis._checks import as_float_array, check_effects, format_rows
 from synthesis.errors import DataError
-from synthesis.meta import MetaResult, check_test, fit_pooled, normalise_level
+from synthesis.meta import MetaResult, StatisticAliases, check_test, fit_pooled, normalise_level
 
 __all__ = ["meta_regression", "MetaRegressionResult", "subgroup_analysis", "SubgroupResult",
            "design_matrix"]
@@ -78,7 +78,7 @@ def design_matrix(data: pd.DataFrame, moderators: Sequence[str], *, categorical:
 
 
 @dataclass(repr=False)
-class MetaRegressionResult:
+class MetaRegressionResult(StatisticAliases):
     """Result of :func:`meta_regression` (metafor's names in snake_case).
 
     Attributes
@@ -122,14 +122,6 @@ class MetaRegressionResult:
     X: np.ndarray
     labels: np.ndarray
     kept: np.ndarray
-
-    @property
-    def zval(self) -> np.ndarray:
-        return self.stat
-
-    @property
-    def tval(self) -> np.ndarray:
-        return self.stat
 
     def to_frame(self) -> pd.DataFrame:
         """Coefficient table (one row per coefficient)."""

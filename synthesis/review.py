@@ -48,6 +48,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, \
     model_validator
 
+from synthesis.effects import COUNT_ARGUMENTS, MEASURES
 from synthesis.errors import DataError, ReviewError
 from synthesis.taxonomy import Taxonomy, load_taxonomy, normalise_label
 
@@ -64,20 +65,9 @@ EFFECT_ARGUMENTS = ("ai", "bi", "ci", "di", "n1i", "n2i", "m1i", "sd1i", "m2i", 
                     "xi", "ni", "ri", "yi", "vi", "sei")
 #: columns added to the study data by :func:`load_review`
 STANDARD_COLUMNS = ("study", "yi", "vi", "sei")
-_MEASURE_GROUPS: dict[str, tuple[tuple[str, ...], ...]] = {
-    "SMD": (("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),),
-    "MD": (("m1i", "sd1i", "n1i", "m2i", "sd2i", "n2i"),),
-    "OR": (("ai", "bi", "ci", "di"), ("ai", "n1i", "ci", "n2i")),
-    "RR": (("ai", "bi", "ci", "di"), ("ai", "n1i", "ci", "n2i")),
-    "RD": (("ai", "bi", "ci", "di"), ("ai", "n1i", "ci", "n2i")),
-    "PLO": (("xi", "ni"),),
-    "PR": (("xi", "ni"),),
-    "ZCOR": (("ri", "ni"),),
-    "COR": (("ri", "ni"),),
-    "GEN": (("yi", "vi"), ("yi", "sei")),
-}
+_MEASURE_GROUPS = MEASURES
 _PASS_THROUGH = (("yi", "vi"), ("yi", "sei"))
-_COUNT_ARGS = ("ai", "bi", "ci", "di", "n1i", "n2i", "xi", "ni")
+_COUNT_ARGS = COUNT_ARGUMENTS
 _MAX_CELLS_PER_PROBLEM = 5
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
