@@ -102,6 +102,18 @@ def _transform_ticks(ax: Any, transform: Callable[[float], float] | None) -> Non
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{float(transform(x)):.3g}"))
 
 
+def _finish_rows_axis(fig: Figure, ax: Any, ylim: tuple[float, float], xlabel: str,
+                      transform: Callable[[float], float] | None, title: str | None) -> None:
+    """Shared finish of the one-row-per-item plots: no y axis, x label, back-transformed ticks, title."""
+    ax.set_ylim(*ylim)
+    ax.set_yticks([])
+    ax.spines["left"].set_visible(False)
+    ax.set_xlabel(xlabel)
+    _transform_ticks(ax, transform)
+    if title:
+        fig.suptitle(title, fontweight="bold")
+
+
 def _new_figure(width: float, height: float) -> Figure:
     with matplotlib.rc_context(STYLE):
         return Figure(figsize=(width, height), layout="constrained", facecolor="white")
@@ -264,13 +276,7 @@ def forest_plot(result: Any = None, *, yi: Any = None, vi: Any = None, labels: S
             finding += "."
         if refline is not None:
             ax.axvline(refline, color="#555555", linestyle="--", linewidth=1, zorder=1)
-        ax.set_ylim(ymin, top + 0.7)
-        ax.set_yticks([])
-        ax.spines["left"].set_visible(False)
-        ax.set_xlabel(xlabel)
-        _transform_ticks(ax, transform)
-        if title:
-            fig.suptitle(title, fontweight="bold")
+        _finish_rows_axis(fig, ax, (ymin, top + 0.7), xlabel, transform, title)
     alt = (f"Forest plot of {k} {'study' if k == 1 else 'studies'} ({xlabel}). Study estimates range from "
            f"{_fmt(y.min(), transform, digits)} to {_fmt(y.max(), transform, digits)}." + finding)
     return _set_alt(fig, alt)
@@ -513,13 +519,7 @@ def _interval_plot(labels: Sequence[str], est: np.ndarray, lb: np.ndarray, ub: n
                     va="center", fontsize=9)
         if refline is not None:
             ax.text(refline, n + 0.75, "No effect ", color="#333333", ha="right", va="center", fontsize=9)
-        ax.set_ylim(0.4, n + 1.1)
-        ax.set_yticks([])
-        ax.spines["left"].set_visible(False)
-        ax.set_xlabel(xlabel)
-        _transform_ticks(ax, transform)
-        if title:
-            fig.suptitle(title, fontweight="bold")
+        _finish_rows_axis(fig, ax, (0.4, n + 1.1), xlabel, transform, title)
     return fig
 
 
