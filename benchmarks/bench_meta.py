@@ -20,7 +20,7 @@ import numpy as np
 warnings.simplefilter("ignore")
 
 from synthesis import meta_analysis  # noqa: E402
-from synthesis.influence import leave_one_out  # noqa: E402
+from synthesis.meta.case_diagnostics import leave_one_out  # noqa: E402
 
 METAFOR_K1000_SECONDS = 2.9  # from the issue: R metafor, REML, k = 1,000, this machine class
 

@@ -32,7 +32,7 @@ def _fixture_project(target: Path) -> None:
     sys.path.insert(0, str(REPO / "tests" / "pipeline_fixtures"))
     import fake_review
 
-    sys.modules["synthesis.review"] = fake_review
+    sys.modules["synthesis.review.loader"] = fake_review
     for rid in ("alpha", "beta"):
         folder = target / "reviews" / rid
         folder.mkdir(parents=True)
@@ -48,8 +48,8 @@ def _copy_project(source: Path, target: Path) -> None:
 
 
 def _scenario(name: str, project: Path, ids: list[str], overrides: list[str], jobs: int | None) -> None:
-    from synthesis import store
-    from synthesis.pipeline_cli import run_reviews
+    from synthesis.pipeline import store
+    from synthesis.cli.run_commands import run_reviews
 
     before = {rid: store.latest_version(project, rid) for rid in _ids(project)}
     out = io.StringIO()
@@ -75,8 +75,8 @@ def _unchanged_cli(project: Path, fixture: bool) -> None:
     prelude = ""
     if fixture:
         prelude = (f"import sys; sys.path.insert(0, {str(REPO / 'tests' / 'pipeline_fixtures')!r}); "
-                   "import fake_review; sys.modules['synthesis.review'] = fake_review; ")
-    code = prelude + "from synthesis.cli import main; raise SystemExit(main())"
+                   "import fake_review; sys.modules['synthesis.review.loader'] = fake_review; ")
+    code = prelude + "from synthesis.cli.app import main; raise SystemExit(main())"
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code, "run", "--project", str(project)],
                           capture_output=True, text=True)
@@ -88,7 +88,7 @@ def _unchanged_cli(project: Path, fixture: bool) -> None:
 
 
 def _ids(project: Path) -> list[str]:
-    from synthesis.review import list_review_ids
+    from synthesis.review.loader import list_review_ids
 
     return list(list_review_ids(project))
 

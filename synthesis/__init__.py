@@ -13,41 +13,29 @@ Examples
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from synthesis._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
-    "effect_sizes": "synthesis.effects",
-    "meta_analysis": "synthesis.meta",
-    "MetaResult": "synthesis.meta",
-    "meta_regression": "synthesis.regression",
-    "MetaRegressionResult": "synthesis.regression",
-    "subgroup_analysis": "synthesis.regression",
-    "SubgroupResult": "synthesis.regression",
-    "egger_test": "synthesis.bias",
-    "begg_test": "synthesis.bias",
-    "trim_and_fill": "synthesis.bias",
-    "leave_one_out": "synthesis.influence",
-    "influence": "synthesis.influence",
-    "forest_plot": "synthesis.plots",
-    "funnel_plot": "synthesis.plots",
-    "load_review": "synthesis.review",
+    "effect_sizes": "synthesis.meta.effects",
+    "meta_analysis": "synthesis.meta.pooled",
+    "MetaResult": "synthesis.meta.pooled",
+    "meta_regression": "synthesis.meta.regression",
+    "MetaRegressionResult": "synthesis.meta.regression",
+    "subgroup_analysis": "synthesis.meta.regression",
+    "SubgroupResult": "synthesis.meta.regression",
+    "egger_test": "synthesis.meta.small_study",
+    "begg_test": "synthesis.meta.small_study",
+    "trim_and_fill": "synthesis.meta.small_study",
+    "leave_one_out": "synthesis.meta.case_diagnostics",
+    "influence": "synthesis.meta.case_diagnostics",
+    "forest_plot": "synthesis.report.figures",
+    "funnel_plot": "synthesis.report.figures",
+    "load_review": "synthesis.review.loader",
 }
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'synthesis' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

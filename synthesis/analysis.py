@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synthesis.bias import BeggResult, EggerResult, TrimFillResult, begg_test, egger_test, trim_and_fill
-from synthesis.influence import influence, leave_one_out
-from synthesis.meta import MetaResult, meta_analysis
-from synthesis.regression import SubgroupResult, meta_regression, subgroup_analysis
+from synthesis.meta.small_study import BeggResult, EggerResult, TrimFillResult, begg_test, egger_test, trim_and_fill
+from synthesis.meta.case_diagnostics import influence, leave_one_out
+from synthesis.meta.pooled import MetaResult, meta_analysis
+from synthesis.meta.regression import SubgroupResult, meta_regression, subgroup_analysis
 
 __all__ = ["analyse_review", "ReviewAnalysis", "moderator_table"]
 
@@ -249,7 +249,7 @@ def study_level_data(review: Any) -> tuple[pd.DataFrame, str | None]:
 
     Where a study contributes several effect sizes (several arms or outcomes),
     treating them as independent would overstate the evidence; they are
-    combined first (:func:`synthesis.effects.aggregate_effects`, within-study
+    combined first (:func:`synthesis.meta.effects.aggregate_effects`, within-study
     correlation :data:`WITHIN_STUDY_RHO`), as metafor's ``aggregate()``. The
     Bayesian strategy model uses every effect size with a study random effect.
     """
@@ -257,7 +257,7 @@ def study_level_data(review: Any) -> tuple[pd.DataFrame, str | None]:
     cluster = _spec_get(spec, "data.study_id")
     if not cluster or cluster not in data.columns or not data[cluster].duplicated().any():
         return data, None
-    from synthesis.effects import aggregate_effects
+    from synthesis.meta.effects import aggregate_effects
 
     moderators = [_spec_get(m, "name") for m in (_spec_get(spec, "moderators") or [])]
     citation = list(_spec_get(spec, "data.citation") or [])
@@ -318,14 +318,14 @@ def bayesian_analysis(review: Any, meta: MetaResult) -> tuple[Any, str | None]:
 
     One intervention: the normal-normal random-effects posterior is computed
     exactly by integration over tau (no sampling error, no convergence to
-    check). Several strategies: :func:`synthesis.bayes.strategy_model`,
+    check). Several strategies: :func:`synthesis.bayes.models.strategy_model`,
     sampled with NUTS and checked by the diagnostics gate.
     """
     spec, data = review.spec, review.data
     bayes_spec = _spec_get(spec, "bayes")
     if bayes_spec is None or not _spec_get(bayes_spec, "enabled", True):
         return None, None
-    from synthesis import bayes
+    from synthesis.bayes import models as bayes
 
     mid = _spec_get(spec, "decision.mid")
     level = _spec_get(spec, "analysis.level", 0.95)
@@ -384,8 +384,8 @@ def _plural(noun_phrase: str) -> bool:
 
 def rate_and_answer(analysis: ReviewAnalysis) -> None:
     """Fill in the certainty rating, the natural-unit effect and the one-sentence answer."""
-    from synthesis.certainty import assess_certainty, direction_of_effect, plain_language_answer
-    from synthesis.units import natural_units
+    from synthesis.grading.certainty import assess_certainty, direction_of_effect, plain_language_answer
+    from synthesis.grading.units import natural_units
 
     spec, data, meta = analysis.spec, analysis.data, analysis.meta
     direction = _spec_get(spec, "effect.direction", "higher_is_better")
@@ -441,7 +441,7 @@ def analyse_review(review_id: str, project_dir: str | Path = ".",
     >>> a.meta.k, a.certainty.level  # doctest: +SKIP
     (23, 'low')
     """
-    from synthesis.review import load_review
+    from synthesis.review.loader import load_review
 
     review = load_review(review_id, str(project_dir), overrides)
     analysis = frequentist_analysis(review)

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
-from synthesis.bayes import (
+from synthesis.bayes.models import (
     TAU_PRIOR_PRESETS,
     StrategyPriors,
     TauPrior,
@@ -26,7 +26,7 @@ from synthesis.bayes import (
     strategy_model,
 )
 from synthesis.errors import DataError
-from synthesis.simulate import simulate_strategy_data
+from synthesis.bayes.simulate import simulate_strategy_data
 
 DATA = Path(__file__).parent / "data" / "metafor"
 FAST = dict(cores=1)

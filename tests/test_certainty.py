@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from synthesis.certainty import (Certainty, Downgrade, assess_certainty, direction_of_effect, is_beneficial,
+from synthesis.grading.certainty import (Certainty, Downgrade, assess_certainty, direction_of_effect, is_beneficial,
                                  plain_language_answer, rate_imprecision, rate_inconsistency,
                                  rate_indirectness, rate_publication_bias, rate_risk_of_bias)
 from synthesis.errors import DataError, ReviewError

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from synthesis.cli import main
+from synthesis.cli.app import main
 
 
 @pytest.mark.parametrize("argv,message", [

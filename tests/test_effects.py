@@ -8,7 +8,7 @@ from scipy.special import gamma
 from statsmodels.stats.meta_analysis import effectsize_2proportions, effectsize_smd
 
 from synthesis import effect_sizes
-from synthesis.effects import hedges_correction
+from synthesis.meta.effects import hedges_correction
 from synthesis.errors import DataError
 
 

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from synthesis import _rma, meta_analysis, meta_regression, subgroup_analysis
+from synthesis import meta_analysis, meta_regression, subgroup_analysis
+from synthesis.meta import core as _rma
 from synthesis.errors import DataError
 
 METHODS = ["EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"]

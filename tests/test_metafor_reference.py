@@ -29,8 +29,8 @@ import pandas as pd
 import pytest
 
 from synthesis import effect_sizes, meta_analysis, meta_regression
-from synthesis.bias import begg_test, egger_test, trim_and_fill
-from synthesis.influence import influence, leave_one_out
+from synthesis.meta.small_study import begg_test, egger_test, trim_and_fill
+from synthesis.meta.case_diagnostics import influence, leave_one_out
 
 DATA = Path(__file__).parent / "data" / "metafor"
 NAMES = ["baskerville2012_practice_facilitation", "bangertdrowns2004_writing_to_learn",

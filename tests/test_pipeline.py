@@ -8,8 +8,9 @@ import nbformat as nbf
 import pandas as pd
 from bs4 import BeautifulSoup
 
-from synthesis import pipeline
-from synthesis.pipeline import compute_fingerprint, diff_manifests, notebook_hash, write_index
+from synthesis.pipeline import run as pipeline
+from synthesis.pipeline.run import compute_fingerprint, notebook_hash, write_index
+from synthesis.report.changes import diff_manifests
 
 
 def _nb(path, source, outputs=(), tags=()):
@@ -95,7 +96,7 @@ def test_diff_command_compares_last_two_or_named_versions(tmp_path, capsys):
     import pytest
 
     from synthesis.errors import PipelineError
-    from synthesis.pipeline_cli import cmd_diff
+    from synthesis.cli.run_commands import cmd_diff
 
     base = {"settings": {"seed": 1}, "data": {"d.csv": "h"}, "results": {"answer": "a"}}
     _write_manifest(tmp_path, "r", 1, base)

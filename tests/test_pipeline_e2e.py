@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
-from synthesis import store
-from synthesis.pipeline_cli import run_reviews
+from synthesis.pipeline import store
+from synthesis.cli.run_commands import run_reviews
 
 FIXTURES = Path(__file__).parent / "pipeline_fixtures"
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +30,7 @@ def project(tmp_path, monkeypatch):
     import fake_review
 
     sys.path.remove(str(FIXTURES))
-    monkeypatch.setitem(sys.modules, "synthesis.review", fake_review)
+    monkeypatch.setitem(sys.modules, "synthesis.review.loader", fake_review)
     for rid, values in (("alpha", "0.1,0.3,0.5"), ("beta", "0.2,0.2")):
         folder = tmp_path / "reviews" / rid
         folder.mkdir(parents=True)
@@ -127,7 +127,7 @@ def test_user_mistakes_give_clear_messages(project):
 @pytest.mark.skipif(not (REPO / "notebooks/review.ipynb").is_file()
                     or not (REPO / "reviews/practice-facilitation").is_dir()
                     or not (REPO / "synthesis/review.py").is_file(),
-                    reason="needs the shipped notebook, review and synthesis.review")
+                    reason="needs the shipped notebook, review and synthesis.review.loader")
 def test_real_review_end_to_end(tmp_path):
     shutil.copytree(REPO / "reviews/practice-facilitation", tmp_path / "reviews/practice-facilitation")
     shutil.copytree(REPO / "notebooks", tmp_path / "notebooks")

@@ -10,12 +10,12 @@ import pytest
 from conftest import open_page
 from bs4 import BeautifulSoup
 
-from synthesis import report as R
-from synthesis.certainty import Certainty, Downgrade, assess_certainty
+from synthesis.report import sections as R
+from synthesis.grading.certainty import Certainty, Downgrade, assess_certainty
 
 HOSTILE = "<script>alert(1)</script>"
 TITLE = 'Tutoring & "reading" <review>'
-CSS = Path(R.__file__).parent / "templates" / "report" / "static" / "report.css"
+CSS = Path(R.__file__).parent / "templates" / "report.css"
 EXTERNAL = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)
 
 
@@ -239,7 +239,7 @@ def test_report_css_is_offline_printable_and_responsive():
 def test_headline_visible_in_first_viewport(tmp_path, browser):
     """Through the pipeline's offline template: answer inside 1280x800, no console errors, no requests."""
     nbformat = pytest.importorskip("nbformat")
-    from synthesis.pipeline import render_html
+    from synthesis.pipeline.run import render_html
 
     head = R.render([R.banner_simulated(), R.headline_section(
         "Does one-to-one tutoring improve reading attainment in primary schools?",

@@ -1,4 +1,4 @@
-"""Tests of synthesis.review: the review schema, study-data checks and the demo reviews."""
+"""Tests of synthesis.review.loader: the review schema, study-data checks and the demo reviews."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel
 
 from synthesis.errors import ReviewError
-from synthesis.review import (
+from synthesis.review.loader import (
     ReviewSpec,
     list_review_ids,
     load_review,
@@ -623,7 +623,7 @@ def test_other_taxonomies(tmp_path):
 
 
 def test_risk_of_bias_and_sample_size_columns(tmp_path):
-    pytest.importorskip("synthesis.certainty")
+    pytest.importorskip("synthesis.grading.certainty")
     csv = "study,yi,vi,rob,n\nA,0.1,0.01,low,40\nB,0.2,0.02,dreadful,0\n"
     write_review(tmp_path, csv=csv, certainty={"risk_of_bias_column": "rob", "sample_size_column": "n"})
     message = problems(tmp_path)

@@ -1,4 +1,4 @@
-"""Tests of `synthesis validate` and `synthesis list` (synthesis.review_cli)."""
+"""Tests of `synthesis validate` and `synthesis list` (synthesis.cli.review_commands)."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from synthesis.cli import main
+from synthesis.cli.app import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMOS = ("cbt-offenders-at-scale", "practice-facilitation", "writing-to-learn")
@@ -39,7 +39,7 @@ def test_validate_all_reviews_by_default(project, capsys):
 
 
 def test_validate_runs_as_a_program():
-    result = subprocess.run([sys.executable, "-m", "synthesis.cli", "validate", *DEMOS], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "synthesis.cli.app", "validate", *DEMOS], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("\nok   ") + result.stdout.startswith("ok   ") == 3
@@ -52,7 +52,7 @@ def test_validate_reports_problems_without_traceback(project):
     lines = (folder / "studies.csv").read_text().splitlines()
     lines[14] = lines[14].rsplit(",", 1)[0] + ",-0.02"
     (folder / "studies.csv").write_text("\n".join(lines) + "\n")
-    result = subprocess.run([sys.executable, "-m", "synthesis.cli", "validate", "--project", str(project)],
+    result = subprocess.run([sys.executable, "-m", "synthesis.cli.app", "validate", "--project", str(project)],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
@@ -62,7 +62,7 @@ def test_validate_reports_problems_without_traceback(project):
     assert "1 of 3 review(s) have problems" in result.stderr
     # with the YAML fixed, the bad variance is found (row 14 = line 15 of the file)
     (folder / "review.yaml").write_text(text.replace("  methd: REML", "  method: REML"))
-    result = subprocess.run([sys.executable, "-m", "synthesis.cli", "validate", "writing-to-learn",
+    result = subprocess.run([sys.executable, "-m", "synthesis.cli.app", "validate", "writing-to-learn",
                              "--project", str(project)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert ("reviews/writing-to-learn/studies.csv, row 14 (line 15 of the file), column 'vi': -0.02 is not a "

@@ -16,9 +16,9 @@ import pytest
 from bs4 import BeautifulSoup
 from conftest import open_page
 
-from synthesis import store
-from synthesis.pipeline_cli import run_reviews
-from synthesis.review import list_review_ids
+from synthesis.pipeline import store
+from synthesis.cli.run_commands import run_reviews
+from synthesis.review.loader import list_review_ids
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = {"report.html", "analysis.html", "report.ipynb", "manifest.json"}

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from synthesis.errors import DataError
-from synthesis.simulate import DEFAULT_CLASSES, simulate_strategy_data
+from synthesis.bayes.simulate import DEFAULT_CLASSES, simulate_strategy_data
 
 ROOT = Path(__file__).resolve().parents[1]
 ILLUSTRATIVE = ROOT / "reviews" / "implementation-strategies-illustrative"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from synthesis import store
+from synthesis.pipeline import store
 from synthesis.errors import PipelineError
 
 

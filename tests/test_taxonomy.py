@@ -1,10 +1,10 @@
-"""Tests of synthesis.taxonomy: the shipped ERIC / EPOC / KMb vocabularies and the crosswalk."""
+"""Tests of synthesis.review.taxonomy: the shipped ERIC / EPOC / KMb vocabularies and the crosswalk."""
 from __future__ import annotations
 
 import pytest
 
 from synthesis.errors import ReviewError
-from synthesis.taxonomy import TAXONOMIES, crosswalk, crosswalk_table, load_taxonomy, normalise_label
+from synthesis.review.taxonomy import TAXONOMIES, crosswalk, crosswalk_table, load_taxonomy, normalise_label
 
 #: Waltz et al. (2015), Implementation Science 10:109, table 3: clusters and their sizes
 WALTZ_CLUSTERS = {

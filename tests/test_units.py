@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from synthesis.errors import DataError
-from synthesis.units import (absolute_effect, eef_months, format_effect, format_probability,
+from synthesis.grading.units import (absolute_effect, eef_months, format_effect, format_probability,
                              improvement_index, level_label, natural_units, orient, smd_to_u3)
 
 # GUIDE §5 / EEF Toolkit table, written out independently of units.EEF_TABLE:

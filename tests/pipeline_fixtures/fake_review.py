@@ -1,4 +1,4 @@
-"""A minimal stand-in for ``synthesis.review`` used by the pipeline tests.
+"""A minimal stand-in for ``synthesis.review.loader`` used by the pipeline tests.
 
 It follows the contract in docs/architecture.md (``load_review``,
 ``list_review_ids``, ``parse_overrides``, ``Review.settings()``,

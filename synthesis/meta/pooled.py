@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from synthesis import _rma
-from synthesis._checks import as_float_array, check_effects
+from synthesis.meta import core as _rma
+from synthesis.meta.checks import as_float_array, check_effects
 from synthesis.errors import DataError
 
 __all__ = ["meta_analysis", "MetaResult", "resolve_inputs", "normalise_level"]

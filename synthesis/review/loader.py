@@ -6,7 +6,7 @@ settings, provenance; see ``docs/review-yaml.md``) and a CSV file of studies.
 :func:`load_review` reads both, checks them against the schema
 (:class:`ReviewSpec`, pydantic, unknown keys refused) and the data against
 the settings, computes the effect sizes with
-:func:`synthesis.effects.effect_sizes` and returns a :class:`Review`.
+:func:`synthesis.meta.effects.effect_sizes` and returns a :class:`Review`.
 
 Every problem found is reported, not only the first, in one
 :class:`~synthesis.errors.ReviewError` with one line per problem, e.g.::
@@ -48,9 +48,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, \
     model_validator
 
-from synthesis.effects import COUNT_ARGUMENTS, MEASURES
+from synthesis.meta.effects import COUNT_ARGUMENTS, MEASURES
 from synthesis.errors import DataError, ReviewError
-from synthesis.taxonomy import Taxonomy, load_taxonomy, normalise_label
+from synthesis.review.risk_of_bias import rob_judgements
+from synthesis.review.taxonomy import Taxonomy, load_taxonomy, normalise_label
 
 __all__ = ["ReviewSpec", "Review", "load_review", "load_spec", "validate_review", "list_review_ids",
            "parse_overrides", "review_folder", "REVIEWS_DIR", "SPEC_FILE", "EFFECT_ARGUMENTS",
@@ -305,7 +306,7 @@ class Decision(_Spec):
 
 
 class StrategyPriorsSpec(_Spec):
-    """Prior scales of the strategy model (see :class:`synthesis.bayes.StrategyPriors`)."""
+    """Prior scales of the strategy model (see :class:`synthesis.bayes.models.StrategyPriors`)."""
 
     mu_sd: float = Field(1.0, gt=0)
     tau_class: float = Field(0.3, gt=0)
@@ -321,7 +322,7 @@ class Bayes(_Spec):
 
     enabled: bool = True
     mu_sd: float = Field(1.0, gt=0)
-    # half-normal / half-Cauchy with tau_scale, or a published heterogeneity prior (synthesis.bayes presets)
+    # half-normal / half-Cauchy with tau_scale, or a published heterogeneity prior (synthesis.bayes.models presets)
     tau_prior: Literal["half_normal", "half_cauchy", "lognormal", "log_t", "turner2015_process",
                        "turner2015_subjective", "turner2015_mortality", "rhodes2015_process",
                        "rhodes2015_subjective", "rhodes2015_general"] = "half_normal"
@@ -1162,11 +1163,7 @@ def _check_certainty_columns(spec: ReviewSpec, work: pd.DataFrame, problems: _Pr
         problems.cells(nonpositive, c.sample_size_column, "a number of participants must be at least 1")
     if c.risk_of_bias_column:
         try:
-            from synthesis.certainty import rate_risk_of_bias
-        except ImportError:  # pragma: no cover - certainty module not installed
-            return
-        try:
-            rate_risk_of_bias(list(work[c.risk_of_bias_column]), column=c.risk_of_bias_column)
+            rob_judgements(list(work[c.risk_of_bias_column]), column=c.risk_of_bias_column)
         except (DataError, ReviewError) as exc:
             problems.add(str(exc))
 
@@ -1309,7 +1306,7 @@ def _data_path(spec: ReviewSpec, folder: Path) -> tuple[Path, str]:
 
 
 def _effects(spec: ReviewSpec, work: pd.DataFrame, rel: str, notes: list[str]) -> pd.DataFrame:
-    from synthesis.effects import effect_sizes
+    from synthesis.meta.effects import effect_sizes
 
     measure = "GEN" if spec.effect.pass_through else spec.effect.measure
     with warnings.catch_warnings(record=True) as caught:

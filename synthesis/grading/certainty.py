@@ -65,7 +65,8 @@ from typing import Any
 import numpy as np
 
 from synthesis.errors import DataError, ReviewError
-from synthesis.units import orient
+from synthesis.grading.units import orient
+from synthesis.review.risk_of_bias import rob_judgements
 
 __all__ = ["Downgrade", "Certainty", "LEVELS", "DOMAINS", "DOMAIN_NAMES", "rate_risk_of_bias",
            "rate_inconsistency", "rate_imprecision", "rate_publication_bias", "rate_indirectness",
@@ -93,13 +94,6 @@ EGGER_ALPHA = 0.10  #: Egger's test significance level
 TRIMFILL_SHIFT = 0.20  #: relative change of the estimate after trim-and-fill that is material
 MIN_STUDIES_BIAS = 10  #: fewest studies for small-study tests (Sterne et al. 2011)
 
-_ROB_VOCABULARY = {
-    "low": "low", "low risk": "low", "low risk of bias": "low",
-    "some concerns": "some", "some": "some", "unclear": "some", "unclear risk": "some",
-    "moderate": "some", "medium": "some",
-    "high": "high", "high risk": "high", "high risk of bias": "high", "serious": "high",
-    "critical": "high",
-}
 _INDIRECTNESS = {"none": 0, "no": 0, "not serious": 0, "not_serious": 0,
                  "serious": 1, "very serious": 2, "very_serious": 2}
 _LEVEL_WORDS = {1: "one level", 2: "two levels"}
@@ -274,18 +268,7 @@ def rate_risk_of_bias(risk_of_bias: Sequence[Any] | None, weights: Sequence[floa
         raise DataError(f"column {column!r} has {len(labels)} ratings but there are {w.size} weights")
     if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
         raise DataError("weights must be finite, non-negative and not all zero")
-    kinds, bad = [], []
-    for row, label in enumerate(labels, start=1):
-        if label is None or (isinstance(label, float) and math.isnan(label)) or str(label).strip() == "":
-            kinds.append("some")
-            continue
-        kind = _ROB_VOCABULARY.get(" ".join(str(label).strip().lower().replace("_", " ").split()))
-        if kind is None:
-            bad.append(f"row {row} ({label!r})")
-        kinds.append(kind)
-    if bad:
-        raise DataError(f"column {column!r} has unknown risk-of-bias ratings in {', '.join(bad)}; "
-                        "use low, some concerns (or unclear) or high")
+    kinds = rob_judgements(labels, column)
     share = 100.0 * w / w.sum()
     kinds_arr = np.array(kinds)
     high = float(share[kinds_arr == "high"].sum())

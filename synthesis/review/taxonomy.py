@@ -1,6 +1,6 @@
 """Vocabularies of implementation and knowledge-mobilisation strategies.
 
-Three taxonomies ship as YAML data in ``synthesis/data/taxonomies/``:
+Three taxonomies ship as YAML data in ``synthesis/review/taxonomies/``:
 
 * ``eric``: the 73 ERIC implementation strategies (Powell et al. 2015) in the
   nine clusters of Waltz et al. (2015);
@@ -276,7 +276,7 @@ class Taxonomy:
 
 # ---------------------------------------------------------------- loading
 def _read(name: str) -> dict[str, Any]:
-    path = resources.files("synthesis").joinpath("data", "taxonomies", f"{name}.yaml")
+    path = resources.files("synthesis.review").joinpath("taxonomies", f"{name}.yaml")
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
@@ -297,7 +297,7 @@ def load_taxonomy(name: str) -> Taxonomy:
     try:
         spec = _TaxonomyFile.model_validate(_read(key))
     except ValidationError as exc:  # a broken package file: a bug, not a user mistake
-        raise RuntimeError(f"synthesis/data/taxonomies/{key}.yaml is invalid: {exc}") from exc
+        raise RuntimeError(f"synthesis/review/taxonomies/{key}.yaml is invalid: {exc}") from exc
     clusters, strategies = {}, {}
     for c in spec.clusters:
         clusters[c.id] = Cluster(c.id, c.label, c.description, tuple(c.aliases))

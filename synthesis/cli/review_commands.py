@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from synthesis.errors import ReviewError, SynthesisError
-from synthesis.review import REVIEWS_DIR, list_review_ids, validate_review
+from synthesis.review.loader import REVIEWS_DIR, list_review_ids, validate_review
 
 __all__ = ["cmd_validate", "cmd_list"]
 
@@ -95,7 +95,7 @@ def cmd_list(args: Any, out: TextIO | None = None) -> int:
     practice-facilitation        23  none    Practice facilitation ...
     0
     """
-    from synthesis.store import latest_version
+    from synthesis.pipeline.store import latest_version
 
     out = out or sys.stdout
     project = getattr(args, "project", ".") or "."

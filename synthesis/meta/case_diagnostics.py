@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from synthesis import _rma
-from synthesis.meta import MetaResult
-from synthesis.regression import MetaRegressionResult
+from synthesis.meta import core as _rma
+from synthesis.meta.pooled import MetaResult
+from synthesis.meta.regression import MetaRegressionResult
 
 __all__ = ["leave_one_out", "influence", "loo_tau2"]
 

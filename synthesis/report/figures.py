@@ -32,7 +32,7 @@ from matplotlib.ticker import FuncFormatter
 from scipy import integrate, stats
 
 from synthesis.errors import DataError
-from synthesis.units import format_probability
+from synthesis.grading.units import format_probability
 
 __all__ = ["OKABE_ITO", "forest_plot", "funnel_plot", "posterior_plot", "strategy_plot",
            "moderator_plot", "figure_to_html", "alt_text"]

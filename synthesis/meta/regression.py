@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from synthesis import _rma
-from synthesis._checks import as_float_array, check_effects, format_rows
+from synthesis.meta import core as _rma
+from synthesis.meta.checks import as_float_array, check_effects, format_rows
 from synthesis.errors import DataError
-from synthesis.meta import MetaResult, StatisticAliases, check_test, fit_pooled, normalise_level
+from synthesis.meta.pooled import MetaResult, StatisticAliases, check_test, fit_pooled, normalise_level
 
 __all__ = ["meta_regression", "MetaRegressionResult", "subgroup_analysis", "SubgroupResult",
            "design_matrix"]
@@ -286,7 +286,7 @@ class SubgroupResult:
     table : DataFrame
         One row per subgroup: ``k, estimate, se, ci_lb, ci_ub, pi_lb, pi_ub, tau2, I2, pval``.
     fits : dict
-        The :class:`~synthesis.meta.MetaResult` of each subgroup.
+        The :class:`~synthesis.meta.pooled.MetaResult` of each subgroup.
     Q_between, df_between, pval_between : float
         Test for subgroup differences (Borenstein et al. 2009, ch. 19; as RevMan):
         Cochran's Q across the subgroup estimates with separate tau² per subgroup.

@@ -1,6 +1,6 @@
 """The ``synthesis`` command-line interface.
 
-A thin layer over :mod:`synthesis.review` and :mod:`synthesis.pipeline`:
+A thin layer over :mod:`synthesis.review.loader` and :mod:`synthesis.pipeline.run`:
 it parses arguments, calls the library, and turns user-facing errors
 (:class:`synthesis.errors.SynthesisError`) into a short message and exit
 code 1 without a traceback.
@@ -81,9 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         if args.command in ("validate", "list"):
-            from synthesis import review_cli as handlers
+            from synthesis.cli import review_commands as handlers
         else:
-            from synthesis import pipeline_cli as handlers
+            from synthesis.cli import run_commands as handlers
         handler = getattr(handlers, f"cmd_{args.command}")
         return int(handler(args) or 0)
     except SynthesisError as exc:

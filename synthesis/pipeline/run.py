@@ -1,17 +1,11 @@
-"""The report pipeline: fingerprint, execute, render, publish, index, diff.
+"""The report pipeline: fingerprint, execute, render, publish, index.
 
 One review goes through :func:`plan_review` (cheap: loads the review and
 computes its fingerprint; no kernel, no PyMC, no matplotlib) and, when the
 fingerprint differs from the latest published version's, through
 :func:`execute_and_publish` (papermill in a fresh kernel, nbconvert to two
-self-contained HTML files, atomic publish via :mod:`synthesis.store`).
-
-Examples
---------
->>> old = {"settings": {"seed": 1}, "data": {}, "results": {"headline": {"estimate": 0.2}}}
->>> new = {"settings": {"seed": 2}, "data": {}, "results": {"headline": {"estimate": 0.2}}}
->>> diff_manifests(old, new).to_dict("records")
-[{'section': 'settings', 'item': 'seed', 'before': '1', 'after': '2'}]
+self-contained HTML files, atomic publish via :mod:`synthesis.pipeline.store`).
+What changed between versions is :func:`synthesis.report.changes.diff_manifests`.
 """
 from __future__ import annotations
 
@@ -28,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from synthesis import store
+from synthesis.pipeline import store
 from synthesis.errors import PipelineError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,14 +42,13 @@ __all__ = [
     "execute_and_publish",
     "render_html",
     "write_index",
-    "diff_manifests",
 ]
 
 KEY_PACKAGES = ("numpy", "scipy", "pandas", "pydantic", "pymc", "pytensor", "arviz",
                 "matplotlib", "papermill", "nbconvert", "ipykernel")
 PACKAGE_DIR = Path(__file__).resolve().parent
 TEMPLATES_DIR = PACKAGE_DIR / "templates"
-REPORT_CSS = TEMPLATES_DIR / "report" / "static" / "report.css"
+REPORT_CSS = PACKAGE_DIR.parent / "report" / "templates" / "report.css"
 KERNEL_NAME = "synthesis-python3"
 # tags of cells that report.html drops entirely
 REPORT_REMOVE_TAGS = frozenset({"analyst", "parameters", "injected-parameters"})
@@ -232,7 +225,7 @@ class ReviewPlan:
 
 
 def _load_review(review_id: str, project_dir: str, overrides: dict[str, Any]) -> Any:
-    from synthesis.review import load_review
+    from synthesis.review.loader import load_review
 
     return load_review(review_id, project_dir, overrides)
 
@@ -483,7 +476,7 @@ def _manifest(plan: ReviewPlan, results: dict[str, Any], durations: dict[str, fl
 def _review_ids_on_disk(project_dir: str | os.PathLike[str]) -> list[str]:
     ids: set[str] = set()
     try:
-        from synthesis.review import list_review_ids
+        from synthesis.review.loader import list_review_ids
 
         ids.update(list_review_ids(project_dir))
     except Exception:  # noqa: BLE001 - the index lists what is on disk even if a review is broken
@@ -542,77 +535,3 @@ def write_index(project_dir: str | os.PathLike[str]) -> Path:
     tmp.write_text(page, encoding="utf-8")
     os.replace(tmp, out)
     return out
-
-
-# ---------------------------------------------------------------- diff
-def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(obj, dict):
-        flat: dict[str, Any] = {}
-        for key, value in obj.items():
-            flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-        return flat
-    return {prefix: obj}
-
-
-def _show(value: Any) -> str:
-    if value is _MISSING:
-        return "(absent)"
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, sort_keys=True, default=str)
-
-
-_MISSING = object()
-
-
-def _results_of(manifest: dict[str, Any]) -> dict[str, Any]:
-    results = manifest.get("results")
-    if results is None:
-        results = {k: manifest[k] for k in ("answer", "certainty", "headline", "diagnostics") if k in manifest}
-    return results
-
-
-def diff_manifests(old: dict[str, Any] | None, new: dict[str, Any]) -> pd.DataFrame:
-    """What changed between two manifests: settings, data files and results.
-
-    Parameters
-    ----------
-    old : dict or None
-        The earlier manifest (``None``: nothing to compare, empty table).
-    new : dict
-        The later manifest, or a draft manifest with a ``results`` entry.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``section`` (``settings``, ``data``, ``results``, ``software``: the
-        notebook, the synthesis package source and dependency versions), ``item``
-        (dotted key or file name), ``before``, ``after`` (strings;
-        ``(absent)`` when missing on that side). Empty when nothing changed.
-
-    Examples
-    --------
-    >>> old = {"data": {"a.csv": "11"}, "settings": {}, "results": {"answer": "x"}}
-    >>> new = {"data": {"a.csv": "22"}, "settings": {}, "results": {"answer": "x"}}
-    >>> diff_manifests(old, new)[["section", "item"]].values.tolist()
-    [['data', 'a.csv']]
-    """
-    import pandas as pd
-
-    rows = []
-    if old is not None:
-        sections = {
-            "settings": (_flatten(old.get("settings") or {}), _flatten(new.get("settings") or {})),
-            "data": (dict(old.get("data") or {}), dict(new.get("data") or {})),
-            "results": (_flatten(_results_of(old)), _flatten(_results_of(new))),
-            "software": ({"notebook": old.get("notebook_sha256"), "synthesis package": old.get("package_sha256"),
-                          **{f"version of {k}": v for k, v in (old.get("packages") or {}).items()}},
-                         {"notebook": new.get("notebook_sha256"), "synthesis package": new.get("package_sha256"),
-                          **{f"version of {k}": v for k, v in (new.get("packages") or {}).items()}}),
-        }
-        for section, (before, after) in sections.items():
-            for item in sorted(set(before) | set(after)):
-                a, b = before.get(item, _MISSING), after.get(item, _MISSING)
-                if a != b:
-                    rows.append({"section": section, "item": item, "before": _show(a), "after": _show(b)})
-    return pd.DataFrame(rows, columns=["section", "item", "before", "after"])

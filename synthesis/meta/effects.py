@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln
 
-from synthesis._checks import as_float_array, format_rows
+from synthesis.meta.checks import as_float_array, format_rows
 from synthesis.errors import DataError
 
 __all__ = ["effect_sizes", "aggregate_effects", "MEASURES", "COUNT_ARGUMENTS", "hedges_correction"]

@@ -1,4 +1,4 @@
-"""The policymaker page for one review: the sections of :mod:`synthesis.report`
+"""The policymaker page for one review: the sections of :mod:`synthesis.report.sections`
 put in the order a reader needs them (GUIDE §5), filled from a
 :class:`~synthesis.analysis.ReviewAnalysis`.
 
@@ -12,10 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synthesis import plots, report
+from synthesis.report import figures as plots
+from synthesis.report import sections as report
+from synthesis.report.changes import changes_since
 from synthesis.analysis import ReviewAnalysis, _spec_get, strategy_ranking
 
-__all__ = ["report_page", "report_sections", "changes_since"]
+__all__ = ["report_page", "report_sections"]
 
 RATIO_MEASURES = ("OR", "RR")
 MEASURE_LABELS = {"SMD": "Standardised mean difference (Hedges' g)", "MD": "Mean difference",
@@ -44,20 +46,6 @@ def _data_sentence(spec: Any) -> str:
     if credit:
         parts.append(f"Data set credit: {str(credit).strip().rstrip('.')}")
     return "Data: " + ". ".join(parts) + "."
-
-
-def changes_since(previous: dict[str, Any] | None, draft: dict[str, Any] | None) -> pd.DataFrame | None:
-    """Settings and data that differ from the previous version (None for a first version)."""
-    if not previous or not draft:
-        return None
-    from synthesis.pipeline import diff_manifests
-
-    table = diff_manifests(previous, draft)
-    table = table[table["section"].isin(["settings", "data", "software"])].reset_index(drop=True)
-    hashes = table["section"].isin(["data", "software"]) & table["before"].str.fullmatch(r"[0-9a-f]{64}")
-    for column in ("before", "after"):  # a hash prefix is enough to tell versions apart on the page
-        table.loc[hashes, column] = table.loc[hashes, column].str.slice(0, 12) + "…"
-    return table
 
 
 def _transform(measure: str) -> Any:

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from synthesis import _rma
-from synthesis.meta import MetaResult, StatisticAliases, fit_pooled
-from synthesis.regression import fit_regression
+from synthesis.meta import core as _rma
+from synthesis.meta.pooled import MetaResult, StatisticAliases, fit_pooled
+from synthesis.meta.regression import fit_regression
 
 __all__ = ["egger_test", "EggerResult", "begg_test", "BeggResult", "trim_and_fill", "TrimFillResult"]
 

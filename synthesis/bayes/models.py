@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import integrate, optimize, special, stats
 
-from synthesis._checks import check_effects, format_rows
+from synthesis.meta.checks import check_effects, format_rows
 from synthesis.errors import DataError
 
 __all__ = [
@@ -1502,7 +1502,7 @@ def strategy_model(data: pd.DataFrame, *, effect: str = "yi", variance: str = "v
 
     Examples
     --------
-    >>> from synthesis.simulate import simulate_strategy_data
+    >>> from synthesis.bayes.simulate import simulate_strategy_data
     >>> df, truth = simulate_strategy_data(n_studies=20, seed=3)
     >>> fit = strategy_model(df, components="components", moderators=["scale"],
     ...                      seed=1, cores=1)  # doctest: +SKIP

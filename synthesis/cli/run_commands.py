@@ -1,4 +1,4 @@
-"""Handlers of ``synthesis run`` and ``synthesis diff`` (called by :mod:`synthesis.cli`).
+"""Handlers of ``synthesis run`` and ``synthesis diff`` (called by :mod:`synthesis.cli.app`).
 
 Each handler returns the exit code: 0 when everything succeeded, 1 when a
 review failed (the others still run).
@@ -13,7 +13,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, TextIO
 
-from synthesis import store
+from synthesis.pipeline import store
 from synthesis.errors import PipelineError, SynthesisError
 
 __all__ = ["cmd_run", "cmd_diff", "run_reviews"]
@@ -25,7 +25,7 @@ def _say(stream: TextIO, text: str) -> None:
 
 def _resolve_ids(ids: list[str], project_dir: str) -> tuple[list[str], list[str]]:
     """Split requested ids into known ones and unknown ones (all reviews when none given)."""
-    from synthesis.review import list_review_ids
+    from synthesis.review.loader import list_review_ids
 
     known = list(list_review_ids(project_dir))
     if not ids:
@@ -34,7 +34,7 @@ def _resolve_ids(ids: list[str], project_dir: str) -> tuple[list[str], list[str]
 
 
 def _run_one(plan: Any) -> Any:
-    from synthesis.pipeline import execute_and_publish
+    from synthesis.pipeline.run import execute_and_publish
 
     return execute_and_publish(plan)
 
@@ -66,8 +66,8 @@ def run_reviews(ids: list[str], project_dir: str | os.PathLike[str] = ".", overr
     int
         0 when every review is done or up to date, 1 otherwise.
     """
-    from synthesis.pipeline import plan_review, write_index
-    from synthesis.review import parse_overrides
+    from synthesis.pipeline.run import plan_review, write_index
+    from synthesis.review.loader import parse_overrides
 
     out = out or sys.stdout
     project = str(Path(project_dir).resolve())
@@ -151,7 +151,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
             have = ", ".join(f"v{n}" for n in versions) or "none"
             raise PipelineError(f"review {review_id!r} needs two published versions to compare (has: {have})")
         va, vb = versions[-2], versions[-1]
-    from synthesis.pipeline import diff_manifests
+    from synthesis.report.changes import diff_manifests
 
     table = diff_manifests(store.read_manifest(project, review_id, va), store.read_manifest(project, review_id, vb))
     print(f"{review_id}: v{va} -> v{vb}")

@@ -1,13 +1,13 @@
 """HTML building blocks of the policymaker report.
 
 Each function returns an HTML string (a ``<section>`` or ``<div>``) styled by
-``synthesis/templates/report/static/report.css`` (the pipeline inlines that
+``synthesis/report/templates/report.css`` (the pipeline inlines that
 file into the page head); :func:`render` joins sections for
 ``IPython.display.display``. Every value that comes from data or YAML
 (labels, titles, questions, citations, messages) goes through
 :func:`html.escape`, so a study labelled ``<script>...</script>`` shows as
 text. The only markup passed through unescaped is HTML produced by this
-package (sections and :func:`synthesis.plots.figure_to_html` figures).
+package (sections and :func:`synthesis.report.figures.figure_to_html` figures).
 
 The order follows GUIDE §5: the question and a one-sentence answer with its
 certainty and the effect in natural units first (:func:`headline_section`),
@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from synthesis.units import MEASURE_NAMES, format_probability, level_label
+from synthesis.grading.units import MEASURE_NAMES, format_probability, level_label
 
 __all__ = ["banner_simulated", "headline_section", "certainty_badge", "certainty_section",
            "probability_section", "moderator_table", "strategy_table", "studies_table",
@@ -150,7 +150,7 @@ def banner_simulated(message: str | None = None) -> str:
 def _as_certainty(certainty: Any) -> Any:
     """Accept a Certainty, its ``to_dict()`` form or a level name."""
     if isinstance(certainty, Mapping):
-        from synthesis.certainty import Certainty
+        from synthesis.grading.certainty import Certainty
 
         return Certainty.from_dict(certainty)
     return certainty
@@ -192,7 +192,7 @@ def headline_section(question: str, answer_sentence: str, certainty: Any, natura
     question : str
         The review question in plain words.
     answer_sentence : str
-        GRADE plain-language answer (:func:`synthesis.certainty.plain_language_answer`).
+        GRADE plain-language answer (:func:`synthesis.grading.certainty.plain_language_answer`).
     certainty : Certainty or str
         The rating (its downgrade domains are named next to the badge).
     natural_units_phrase : str, optional
@@ -230,12 +230,12 @@ def headline_section(question: str, answer_sentence: str, certainty: Any, natura
 def certainty_section(certainty: Any, *, title: str = "How sure are we?") -> str:
     """The certainty rating with one sentence per GRADE domain, downgrades first.
 
-    ``certainty`` is a :class:`synthesis.certainty.Certainty` (or any object with
+    ``certainty`` is a :class:`synthesis.grading.certainty.Certainty` (or any object with
     ``level``, ``explanation`` and ``downgrades`` of ``domain, levels, reason``).
 
     Examples
     --------
-    >>> from synthesis.certainty import Certainty, Downgrade
+    >>> from synthesis.grading.certainty import Certainty, Downgrade
     >>> c = Certainty("moderate", (Downgrade("imprecision", 1, "The interval is wide."),), "Started high.")
     >>> "The interval is wide." in certainty_section(c)
     True
@@ -526,7 +526,7 @@ def methods_section(*, measure: str, method: str, test: str = "z", level: float 
     >>> "restricted maximum-likelihood" in s and "Hartung-Knapp" in s
     True
     """
-    from synthesis import certainty as cr
+    from synthesis.grading import certainty as cr
 
     m = str(measure).upper()
     items = [f"Effect measure: {_MEASURE_DETAIL.get(m, MEASURE_NAMES.get(m, m))}."]
@@ -594,7 +594,7 @@ def render(sections: Iterable[str | None], *, include_css: bool = False) -> Any:
     if include_css:
         from pathlib import Path
 
-        path = Path(__file__).parent / "templates" / "report" / "static" / "report.css"
+        path = Path(__file__).parent / "templates" / "report.css"
         if path.is_file():
             css = f"<style>{path.read_text(encoding='utf-8')}</style>"
     text = f'{css}<div class="syn-report">{body}</div>'
