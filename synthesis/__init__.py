@@ -19,7 +19,9 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS = {
+    "Result": "synthesis.results",
     "effect_sizes": "synthesis.meta.effects",
+    "aggregate_effects": "synthesis.meta.effects",
     "meta_analysis": "synthesis.meta.pooled",
     "MetaResult": "synthesis.meta.pooled",
     "meta_regression": "synthesis.meta.regression",
@@ -27,10 +29,15 @@ _EXPORTS = {
     "subgroup_analysis": "synthesis.meta.regression",
     "SubgroupResult": "synthesis.meta.regression",
     "egger_test": "synthesis.meta.small_study",
+    "EggerResult": "synthesis.meta.small_study",
     "begg_test": "synthesis.meta.small_study",
+    "BeggResult": "synthesis.meta.small_study",
     "trim_and_fill": "synthesis.meta.small_study",
+    "TrimFillResult": "synthesis.meta.small_study",
     "leave_one_out": "synthesis.meta.case_diagnostics",
+    "LeaveOneOutResult": "synthesis.meta.case_diagnostics",
     "influence": "synthesis.meta.case_diagnostics",
+    "InfluenceResult": "synthesis.meta.case_diagnostics",
     "forest_plot": "synthesis.report.figures",
     "funnel_plot": "synthesis.report.figures",
     "load_review": "synthesis.review.loader",

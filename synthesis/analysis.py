@@ -284,8 +284,8 @@ def frequentist_analysis(review: Any) -> ReviewAnalysis:
     if aggregation_note:
         result.notes.append(aggregation_note)
     if meta.k >= 3:
-        result.influence = influence(meta)
-        result.leave_one_out = leave_one_out(meta)
+        result.influence = influence(meta).to_frame()
+        result.leave_one_out = leave_one_out(meta).to_frame()
         result.egger = egger_test(meta, "rma")
         result.egger_classic = egger_test(meta, "lm")
         result.begg = begg_test(meta)

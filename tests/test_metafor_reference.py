@@ -166,10 +166,10 @@ def test_leave_one_out(name):
     data, ref = load(name)
     expected = ref["leave1out_REML"]
     fit = meta_analysis(data)
-    own = leave_one_out(fit)
+    own = leave_one_out(fit).to_frame()
     close(own["tau2"], expected["tau2"], rtol=1e-4, atol=1e-6, what="tau2")
     close(own["estimate"], expected["estimate"], rtol=1e-4, what="estimate")
-    conditional = leave_one_out(fit, tau2=np.asarray(expected["tau2"]))
+    conditional = leave_one_out(fit, tau2=np.asarray(expected["tau2"])).to_frame()
     for key in ("estimate", "I2"):
         close(conditional[key], expected[key], what=key)
 
@@ -179,13 +179,13 @@ def test_influence(name):
     data, ref = load(name)
     expected = ref["influence_REML"]
     fit = meta_analysis(data, tau2=ref["pooled"]["REML"]["tau2"])
-    table = influence(fit, tau2_del=np.asarray(ref["leave1out_REML"]["tau2"]))
+    table = influence(fit, tau2_del=np.asarray(ref["leave1out_REML"]["tau2"])).to_frame()
     for key in ("rstudent", "cooks_d", "hat"):
         close(table[key], expected[key], what=key)
     close(table["dfbetas"], np.ravel(expected["dfbetas"]), what="dfbetas")
     assert table["is_influential"].tolist() == list(expected["is_influential"])
     # and with everything estimated by us: same flags, same values to metafor's tolerance
-    own = influence(meta_analysis(data))
+    own = influence(meta_analysis(data)).to_frame()
     assert own["is_influential"].tolist() == list(expected["is_influential"])
     close(own["rstudent"], expected["rstudent"], rtol=1e-3)
 

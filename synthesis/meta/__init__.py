@@ -4,7 +4,7 @@ case-deletion (influence) diagnostics and small-study (publication-bias) tests.
 It reproduces R's metafor 3.8 number for number and imports nothing from
 ``synthesis.review``, ``synthesis.report`` or ``synthesis.pipeline``.
 """
-from synthesis.meta.case_diagnostics import influence, leave_one_out
+from synthesis.meta.case_diagnostics import InfluenceResult, LeaveOneOutResult, influence, leave_one_out
 from synthesis.meta.effects import aggregate_effects, effect_sizes
 from synthesis.meta.pooled import MetaResult, meta_analysis
 from synthesis.meta.regression import MetaRegressionResult, SubgroupResult, meta_regression, subgroup_analysis
@@ -12,5 +12,6 @@ from synthesis.meta.small_study import (BeggResult, EggerResult, TrimFillResult,
                                         trim_and_fill)
 
 __all__ = ["effect_sizes", "aggregate_effects", "meta_analysis", "MetaResult", "meta_regression",
-           "MetaRegressionResult", "subgroup_analysis", "SubgroupResult", "leave_one_out", "influence",
+           "MetaRegressionResult", "subgroup_analysis", "SubgroupResult", "leave_one_out", "LeaveOneOutResult",
+           "influence", "InfluenceResult",
            "egger_test", "EggerResult", "begg_test", "BeggResult", "trim_and_fill", "TrimFillResult"]

@@ -8,6 +8,9 @@ together (PyMARE's idea of fitting many data sets as one array operation).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -15,8 +18,10 @@ from scipy import stats
 from synthesis.meta import core as _rma
 from synthesis.meta.pooled import MetaResult
 from synthesis.meta.regression import MetaRegressionResult
+from synthesis.numbers import number
+from synthesis.results import Result, jsonable
 
-__all__ = ["leave_one_out", "influence", "loo_tau2"]
+__all__ = ["leave_one_out", "influence", "loo_tau2", "LeaveOneOutResult", "InfluenceResult"]
 
 
 def _weights(v: np.ndarray, tau2: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -107,7 +112,7 @@ def loo_tau2(method: str, y: np.ndarray, v: np.ndarray) -> np.ndarray:
                                         np.ones((k - 1, 1)))[0] for i in range(k)])
 
 
-def leave_one_out(fit: MetaResult, *, tau2: np.ndarray | None = None) -> pd.DataFrame:
+def leave_one_out(fit: MetaResult, *, tau2: np.ndarray | None = None) -> LeaveOneOutResult:
     """Refit a pooled model k times, each time without one study (metafor's ``leave1out``).
 
     Parameters
@@ -119,15 +124,16 @@ def leave_one_out(fit: MetaResult, *, tau2: np.ndarray | None = None) -> pd.Data
 
     Returns
     -------
-    DataFrame
-        Indexed by the left-out study: ``estimate, se, zval (tval), pval,
-        ci_lb, ci_ub, Q, Q_pval, tau2, I2, H2``.
+    LeaveOneOutResult
+        ``to_frame()``: indexed by the left-out study, ``estimate, se, zval (tval), pval,
+        ci_lb, ci_ub, Q, Q_pval, tau2, I2, H2`` (metafor's ``leave1out`` columns);
+        ``summary()``: the range of the estimate and heterogeneity over the k fits.
 
     Examples
     --------
     >>> from synthesis import meta_analysis
     >>> fit = meta_analysis([0.1, 0.5, 0.9, -0.2, 0.3], [0.04, 0.05, 0.03, 0.06, 0.02])
-    >>> leave_one_out(fit).shape[0]
+    >>> leave_one_out(fit).to_frame().shape[0]
     5
     """
     y, v, k = fit.yi, fit.vi, fit.k
@@ -156,18 +162,21 @@ def leave_one_out(fit: MetaResult, *, tau2: np.ndarray | None = None) -> pd.Data
         else:
             I2 = 100 * tau2 / (s2 + tau2)
             H2 = (s2 + tau2) / s2
-    return pd.DataFrame({"estimate": mu, "se": se, ("tval" if fit.test == "knha" else "zval"): stat,
-                         "pval": 2 * dist.sf(np.abs(stat)), "ci_lb": mu - crit * se,
-                         "ci_ub": mu + crit * se, "Q": Q,
-                         "Q_pval": stats.chi2.sf(Q, df) if df > 0 else np.nan,
-                         "tau2": tau2, "I2": I2, "H2": H2},
-                        index=pd.Index(fit.labels, name="left_out"))
+    table = pd.DataFrame({"estimate": mu, "se": se, fit.stat_name: stat,
+                          "pval": 2 * dist.sf(np.abs(stat)), "ci_lb": mu - crit * se,
+                          "ci_ub": mu + crit * se, "Q": Q,
+                          "Q_pval": stats.chi2.sf(Q, df) if df > 0 else np.nan,
+                          "tau2": tau2, "I2": I2, "H2": H2},
+                         index=pd.Index(fit.labels, name="left_out"))
+    return LeaveOneOutResult(table=table, fit=fit)
 
 
-def influence(fit: MetaResult | MetaRegressionResult, *, tau2_del: np.ndarray | None = None) -> pd.DataFrame:
+def influence(fit: MetaResult | MetaRegressionResult, *, tau2_del: np.ndarray | None = None
+              ) -> InfluenceResult:
     """Case-deletion diagnostics (metafor's ``influence.rma.uni``).
 
-    Columns: ``rstudent`` (externally studentized residual), ``dffits``,
+    Returns an :class:`InfluenceResult`; its ``to_frame()`` has one row per study and the
+    columns ``rstudent`` (externally studentized residual), ``dffits``,
     ``cooks_d``, ``cov_r``, ``tau2_del``, ``QE_del``, ``hat``, ``weight`` (%),
     one ``dfbetas`` column per coefficient (``dfbetas`` for a pooled model,
     ``dfbetas_<name>`` otherwise) and ``is_influential``, flagged as metafor
@@ -181,7 +190,7 @@ def influence(fit: MetaResult | MetaRegressionResult, *, tau2_del: np.ndarray | 
     --------
     >>> from synthesis import meta_analysis
     >>> fit = meta_analysis([0.1, 0.5, 0.9, -0.2, 0.3], [0.04, 0.05, 0.03, 0.06, 0.02])
-    >>> bool(influence(fit)["is_influential"].dtype == bool)
+    >>> bool(influence(fit).to_frame()["is_influential"].dtype == bool)
     True
     """
     y, v, X = fit.yi, fit.vi, fit.X
@@ -231,7 +240,7 @@ def influence(fit: MetaResult | MetaRegressionResult, *, tau2_del: np.ndarray | 
                                | (stats.chi2.cdf(table["cooks_d"], btt.size) > 0.5)
                                | (table["hat"] > 3 * p / k)
                                | (dfb > 1).any(axis=1))
-    return table
+    return InfluenceResult(table=table, fit=fit)
 
 
 def _dfbetas_names(fit: MetaResult | MetaRegressionResult) -> list[str]:
@@ -239,3 +248,117 @@ def _dfbetas_names(fit: MetaResult | MetaRegressionResult) -> list[str]:
     if not names:
         return ["dfbetas"]
     return [f"dfbetas_{n}" for n in names]
+
+
+# ---------------------------------------------------------------- result objects
+@dataclass(repr=False)
+class CaseDeletionResult(Result):
+    """One row per study (left out or deleted) from a fitted model; the base of the two results below.
+
+    ``to_frame()`` is the per-study table; ``result[column]`` reads a column of it, as
+    the DataFrame these functions returned before did.
+    """
+
+    table: pd.DataFrame
+    fit: MetaResult | MetaRegressionResult
+
+    @property
+    def k(self) -> int:
+        return len(self.table)
+
+    def __len__(self) -> int:
+        return self.k
+
+    def __getitem__(self, column: Any) -> Any:
+        return self.table[column]
+
+    def to_frame(self) -> pd.DataFrame:
+        """The per-study table (a copy)."""
+        return self.table.copy()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dictionary: the model's method and test, :meth:`highlights` and every study's row."""
+        return jsonable({"method": self.fit.method, "test": self.fit.test, "k": self.k, **self.highlights(),
+                         "studies": self.table})
+
+    def highlights(self) -> dict[str, Any]:  # pragma: no cover - abstract
+        """What :meth:`to_dict` reports besides the rows."""
+        raise NotImplementedError
+
+
+@dataclass(repr=False)
+class LeaveOneOutResult(CaseDeletionResult):
+    """Result of :func:`leave_one_out`: the k fits, each without one study.
+
+    Examples
+    --------
+    >>> from synthesis import meta_analysis
+    >>> loo = leave_one_out(meta_analysis([0.1, 0.5, 0.9, -0.2, 0.3], [0.04, 0.05, 0.03, 0.06, 0.02]))
+    >>> loo.summary().columns.tolist()
+    ['full', 'min', 'left_out_min', 'max', 'left_out_max']
+    >>> loo.summary().index.tolist()
+    ['estimate', 'pval', 'tau2', 'I2', 'QE']
+    """
+
+    #: summary row -> (attribute of the full fit, column of the table)
+    _ROWS = {"estimate": ("estimate", "estimate"), "pval": ("pval", "pval"), "tau2": ("tau2", "tau2"),
+             "I2": ("I2", "I2"), "QE": ("QE", "Q")}
+
+    def summary(self) -> pd.DataFrame:
+        """Range of the estimate, its p-value and the heterogeneity over the leave-one-out fits.
+
+        ``full`` is the value with every study; ``left_out_min``/``left_out_max`` name the
+        study whose omission gives the smallest / largest value.
+        """
+        rows = {}
+        for name, (attribute, column) in self._ROWS.items():
+            values = self.table[column]
+            rows[name] = {"full": getattr(self.fit, attribute), "min": values.min(),
+                          "left_out_min": values.idxmin() if values.notna().any() else None,
+                          "max": values.max(),
+                          "left_out_max": values.idxmax() if values.notna().any() else None}
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    def highlights(self) -> dict[str, Any]:
+        return {"range": self.summary().to_dict(orient="index")}
+
+    def title(self) -> str:
+        estimate = self.table["estimate"]
+        return (f"Leave-one-out analysis ({self.fit.method}), k = {self.k}: estimate from "
+                f"{number(estimate.min(), 4)} to {number(estimate.max(), 4)} "
+                f"(all studies {number(self.fit.estimate, 4)})")
+
+
+@dataclass(repr=False)
+class InfluenceResult(CaseDeletionResult):
+    """Result of :func:`influence`: case-deletion diagnostics, one row per study.
+
+    Examples
+    --------
+    >>> from synthesis import meta_analysis
+    >>> res = influence(meta_analysis([0.1, 0.5, 0.9, -0.2, 2.5], [0.04, 0.05, 0.03, 0.06, 0.02]))
+    >>> res.influential
+    ['Study 5']
+    >>> res.summary().index[0]
+    'Study 5'
+    """
+
+    @property
+    def influential(self) -> list[str]:
+        """Labels of the studies flagged as influential."""
+        return [str(label) for label in self.table.index[self.table["is_influential"].to_numpy(dtype=bool)]]
+
+    def summary(self) -> pd.DataFrame:
+        """The diagnostics a reader looks at, flagged studies first (then by Cook's distance)."""
+        dfbetas = [c for c in self.table.columns if c.startswith("dfbetas")]
+        columns = ["is_influential", "rstudent", "dffits", "cooks_d", "cov_r", "hat", "weight", *dfbetas]
+        return self.table.sort_values(["is_influential", "cooks_d"], ascending=False, kind="stable")[columns]
+
+    def highlights(self) -> dict[str, Any]:
+        return {"influential": self.influential}
+
+    def title(self) -> str:
+        flagged = self.influential
+        found = (f"{len(flagged)} influential stud{'y' if len(flagged) == 1 else 'ies'} ({', '.join(flagged)})"
+                 if flagged else "no influential study")
+        return f"Influence diagnostics ({self.fit.method}), k = {self.k}: {found}"

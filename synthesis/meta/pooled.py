@@ -17,8 +17,11 @@ from scipy import special, stats
 from synthesis.meta import core as _rma
 from synthesis.meta.checks import as_float_array, check_effects
 from synthesis.errors import DataError
+from synthesis.numbers import level_percent, number, p_value
+from synthesis.results import Result, jsonable
 
-__all__ = ["meta_analysis", "MetaResult", "resolve_inputs", "normalise_level"]
+__all__ = ["meta_analysis", "MetaResult", "resolve_inputs", "normalise_level", "StatisticAliases",
+           "HeterogeneityAliases", "estimate_table", "p_text", "bracket"]
 
 
 def normalise_level(level: float) -> float:
@@ -84,10 +87,51 @@ def default_labels(k: int) -> np.ndarray:
     return np.char.add("Study ", np.arange(1, k + 1).astype(str)).astype(object)
 
 
+def estimate_table(rows: dict[str, float | tuple[float, float, float]]) -> pd.DataFrame:
+    """Tidy ``value, ci_lb, ci_ub`` table: a number, or ``(value, ci_lb, ci_ub)``, per row.
+
+    Examples
+    --------
+    >>> estimate_table({"estimate": (0.3, 0.1, 0.5), "pval": 0.02})
+              value  ci_lb  ci_ub
+    estimate   0.30    0.1    0.5
+    pval       0.02    NaN    NaN
+    """
+    values = {name: (row if isinstance(row, tuple) else (row, np.nan, np.nan)) for name, row in rows.items()}
+    return pd.DataFrame.from_dict(values, orient="index", columns=["value", "ci_lb", "ci_ub"], dtype=float)
+
+
+def p_text(p: float) -> str:
+    """``"p = 0.251"`` or ``"p < 0.001"`` for a ``repr`` (the p-value format of :mod:`synthesis.numbers`).
+
+    Examples
+    --------
+    >>> p_text(0.2509), p_text(1e-5)
+    ('p = 0.251', 'p < 0.001')
+    """
+    text = p_value(p)
+    return f"p {text[0]} {text[1:]}" if text.startswith("<") else f"p = {text}"
+
+
+def bracket(lower: float, upper: float, digits: int = 4) -> str:
+    """``"[0.1000, 0.4000]"``: an interval in a ``repr``.
+
+    Examples
+    --------
+    >>> bracket(0.1, 0.4)
+    '[0.1000, 0.4000]'
+    """
+    return f"[{number(lower, digits)}, {number(upper, digits)}]"
+
+
 class StatisticAliases:
-    """metafor's names for ``stat``: ``zval`` under the z test, ``tval`` under knha / t tests."""
+    """metafor's names for ``stat``: ``zval`` under the z test, ``tval`` under knha / t tests.
+
+    :attr:`stat_name` is the name the result's own tables and dictionaries use.
+    """
 
     stat: Any
+    test: str
 
     @property
     def zval(self) -> Any:
@@ -97,9 +141,29 @@ class StatisticAliases:
     def tval(self) -> Any:
         return self.stat
 
+    @property
+    def stat_name(self) -> str:
+        """``"tval"`` when the statistic follows a t (or F) distribution, else ``"zval"``."""
+        return "tval" if self.test == "knha" else "zval"
+
+
+class HeterogeneityAliases:
+    """Read-only ``Q``/``Q_pval``: the older names of metafor's ``QE``/``QEp`` (residual heterogeneity)."""
+
+    QE: float
+    QEp: float
+
+    @property
+    def Q(self) -> float:
+        return self.QE
+
+    @property
+    def Q_pval(self) -> float:
+        return self.QEp
+
 
 @dataclass(repr=False)
-class MetaResult(StatisticAliases):
+class MetaResult(StatisticAliases, HeterogeneityAliases, Result):
     """Result of :func:`meta_analysis` (names as in metafor, in snake_case).
 
     Attributes
@@ -109,8 +173,9 @@ class MetaResult(StatisticAliases):
         under ``test="knha"``), p-value and confidence interval.
     tau2, tau, I2, H2 : float
         Heterogeneity (I² in percent).
-    Q, Q_pval : float
-        Cochran's Q (equal-effects weights) and its p-value (df = k - 1).
+    QE, QEp : float
+        Cochran's Q (equal-effects weights) and its p-value (df = k - 1), the test for
+        (residual) heterogeneity; ``Q`` and ``Q_pval`` are read-only aliases.
     pi_lb, pi_ub : float
         Prediction interval for the true effect in a new study (NaN for EE).
     k : int
@@ -134,8 +199,8 @@ class MetaResult(StatisticAliases):
     tau2: float
     I2: float
     H2: float
-    Q: float
-    Q_pval: float
+    QE: float
+    QEp: float
     pi_lb: float
     pi_ub: float
     k: int
@@ -206,21 +271,24 @@ class MetaResult(StatisticAliases):
 
     # ---- tidy output -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able dictionary of the headline numbers."""
+        """JSON-able dictionary of the headline numbers (metafor's names; NaN becomes ``None``).
+
+        Examples
+        --------
+        >>> import json
+        >>> fit = meta_analysis([0.1, 0.5, 0.9, -0.2], [0.04, 0.05, 0.03, 0.06], method="EE")
+        >>> out = fit.to_dict()
+        >>> out["QE"] == fit.Q, out["pi_lb"], bool(json.dumps(out, allow_nan=False))
+        (True, None, True)
+        """
         out = {"method": self.method, "test": self.test, "level": self.level, "k": self.k,
-               "estimate": self.estimate, "se": self.se,
-               ("tval" if self.test == "knha" else "zval"): self.stat,
+               "estimate": self.estimate, "se": self.se, self.stat_name: self.stat,
                "pval": self.pval, "ci_lb": self.ci_lb, "ci_ub": self.ci_ub,
                "pi_lb": self.pi_lb, "pi_ub": self.pi_ub, "tau2": self.tau2, "tau": self.tau,
-               "I2": self.I2, "H2": self.H2, "Q": self.Q, "Q_pval": self.Q_pval}
+               "I2": self.I2, "H2": self.H2, "QE": self.QE, "QEp": self.QEp}
         if self.test == "knha":
             out["df"] = self.df
-        return {key: (None if isinstance(val, float) and not np.isfinite(val) else val)
-                for key, val in out.items()}
-
-    def to_frame(self) -> pd.DataFrame:
-        """One-row tidy DataFrame of :meth:`to_dict`."""
-        return pd.DataFrame([self.to_dict()])
+        return jsonable(out)
 
     def summary(self) -> pd.DataFrame:
         """Table of the model: pooled effect, prediction interval and heterogeneity.
@@ -230,28 +298,33 @@ class MetaResult(StatisticAliases):
         >>> fit = meta_analysis([0.1, 0.5, 0.9, -0.2], [0.04, 0.05, 0.03, 0.06])
         >>> bool(fit.summary().loc["estimate", "value"] == fit.estimate)
         True
+        >>> list(fit.summary().index)
+        ['estimate', 'se', 'zval', 'pval', 'prediction', 'tau2', 'I2', 'H2', 'QE', 'QEp', 'k']
         """
-        stat = "tval" if self.test == "knha" else "zval"
-        rows = {"estimate": (self.estimate, self.ci_lb, self.ci_ub),
-                "se": (self.se, np.nan, np.nan), stat: (self.stat, np.nan, np.nan),
-                "pval": (self.pval, np.nan, np.nan),
-                "prediction": (self.estimate, self.pi_lb, self.pi_ub),
-                "tau2": (self.tau2, np.nan, np.nan), "I2": (self.I2, np.nan, np.nan),
-                "H2": (self.H2, np.nan, np.nan), "Q": (self.Q, np.nan, np.nan),
-                "Q_pval": (self.Q_pval, np.nan, np.nan), "k": (float(self.k), np.nan, np.nan)}
-        return pd.DataFrame.from_dict(rows, orient="index", columns=["value", "ci_lb", "ci_ub"])
+        return estimate_table({"estimate": (self.estimate, self.ci_lb, self.ci_ub), "se": self.se,
+                               self.stat_name: self.stat, "pval": self.pval,
+                               "prediction": (self.estimate, self.pi_lb, self.pi_ub),
+                               "tau2": self.tau2, "I2": self.I2, "H2": self.H2, "QE": self.QE,
+                               "QEp": self.QEp, "k": float(self.k)})
+
+    def title(self) -> str:
+        """``Random-effects model (REML), k = 13`` (first line of the ``repr``)."""
+        model = "Equal-effects model" if self.method == "EE" else f"Random-effects model ({self.method})"
+        return f"{model}, k = {self.k}"
 
     def __repr__(self) -> str:
-        model = "Equal-effects model" if self.method == "EE" else f"Random-effects model ({self.method})"
-        stat = f"t({self.df:g}) = {self.stat:.4f}" if self.test == "knha" else f"z = {self.stat:.4f}"
-        lines = [f"{model}, k = {self.k}"]
+        stat = f"t({self.df:g})" if self.test == "knha" else "z"
+        level = level_percent(self.level)
+        lines = [self.title()]
         if self.method != "EE":
-            lines.append(f"tau² = {self.tau2:.4f} (tau = {self.tau:.4f}), I² = {self.I2:.2f}%, H² = {self.H2:.4f}")
-        lines.append(f"Q(df = {self.k - 1}) = {self.Q:.4f}, p = {self.Q_pval:.4g}")
-        lines.append(f"estimate = {self.estimate:.4f}, se = {self.se:.4f}, {stat}, p = {self.pval:.4g}, "
-                     f"{self.level:.0%} CI [{self.ci_lb:.4f}, {self.ci_ub:.4f}]")
+            lines.append(f"tau² = {number(self.tau2, 4)} (tau = {number(self.tau, 4)}), "
+                         f"I² = {number(self.I2, 2)}%, H² = {number(self.H2, 4)}")
+        lines.append(f"QE(df = {self.k - 1}) = {number(self.QE, 4)}, {p_text(self.QEp)}")
+        lines.append(f"estimate = {number(self.estimate, 4)}, se = {number(self.se, 4)}, "
+                     f"{stat} = {number(self.stat, 4)}, {p_text(self.pval)}, "
+                     f"{level} CI {bracket(self.ci_lb, self.ci_ub)}")
         if np.isfinite(self.pi_lb):
-            lines.append(f"{self.level:.0%} prediction interval [{self.pi_lb:.4f}, {self.pi_ub:.4f}]")
+            lines.append(f"{level} prediction interval {bracket(self.pi_lb, self.pi_ub)}")
         return "\n".join(lines)
 
 
@@ -283,12 +356,12 @@ def fit_pooled(y: np.ndarray, v: np.ndarray, labels: np.ndarray | None, *, metho
         pval = float(2 * special.ndtr(-abs(stat)))
         crit = float(special.ndtri(1 - alpha / 2))
     w_fe = 1 / v
-    Q = float(np.dot(w_fe, (y - np.dot(w_fe, y) / w_fe.sum()) ** 2))
-    Q_pval = float(special.chdtrc(df, Q)) if df > 0 else np.nan
+    QE = float(np.dot(w_fe, (y - np.dot(w_fe, y) / w_fe.sum()) ** 2))
+    QEp = float(special.chdtrc(df, QE)) if df > 0 else np.nan
     s2 = (df * w_fe.sum() / (w_fe.sum() ** 2 - np.dot(w_fe, w_fe))) if df > 0 else np.nan
     if method == "EE":
-        I2 = max(0.0, 100 * (Q - df) / Q) if Q > 0 else 0.0
-        H2 = Q / df if df > 0 else np.nan
+        I2 = max(0.0, 100 * (QE - df) / QE) if QE > 0 else 0.0
+        H2 = QE / df if df > 0 else np.nan
         pi_lb = pi_ub = np.nan
     else:
         I2 = 100 * tau2 / (s2 + tau2) if df > 0 else np.nan
@@ -297,7 +370,7 @@ def fit_pooled(y: np.ndarray, v: np.ndarray, labels: np.ndarray | None, *, metho
         pi_lb, pi_ub = est - half, est + half
     return MetaResult(yi=y, vi=v, label_values=labels, method=method, test=test, level=level, estimate=est,
                       se=se, stat=float(stat), pval=pval, ci_lb=est - crit * se, ci_ub=est + crit * se,
-                      tau2=float(tau2), I2=float(I2), H2=float(H2), Q=Q, Q_pval=Q_pval,
+                      tau2=float(tau2), I2=float(I2), H2=float(H2), QE=QE, QEp=QEp,
                       pi_lb=float(pi_lb), pi_ub=float(pi_ub), k=k, df=float(df),
                       weights=100 * fit.w / fit.w.sum(), s2=float(s2), fit_info=info, kept=kept)
 

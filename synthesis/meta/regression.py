@@ -17,7 +17,10 @@ from scipy import stats
 from synthesis.meta import core as _rma
 from synthesis.meta.checks import as_float_array, check_effects, format_rows
 from synthesis.errors import DataError
-from synthesis.meta.pooled import MetaResult, StatisticAliases, check_test, fit_pooled, normalise_level
+from synthesis.meta.pooled import (HeterogeneityAliases, MetaResult, StatisticAliases, check_test, fit_pooled,
+                                   normalise_level, p_text)
+from synthesis.numbers import number
+from synthesis.results import Result, jsonable
 
 __all__ = ["meta_regression", "MetaRegressionResult", "subgroup_analysis", "SubgroupResult",
            "design_matrix"]
@@ -78,7 +81,7 @@ def design_matrix(data: pd.DataFrame, moderators: Sequence[str], *, categorical:
 
 
 @dataclass(repr=False)
-class MetaRegressionResult(StatisticAliases):
+class MetaRegressionResult(StatisticAliases, HeterogeneityAliases, Result):
     """Result of :func:`meta_regression` (metafor's names in snake_case).
 
     Attributes
@@ -90,7 +93,7 @@ class MetaRegressionResult(StatisticAliases):
     QM, QMp : float
         Omnibus test of the moderators (chi² under ``z``, F under ``knha``).
     QE, QEp : float
-        Test for residual heterogeneity.
+        Test for residual heterogeneity (``Q``, ``Q_pval``: read-only aliases).
     k : int
     """
 
@@ -125,31 +128,43 @@ class MetaRegressionResult(StatisticAliases):
 
     def to_frame(self) -> pd.DataFrame:
         """Coefficient table (one row per coefficient)."""
-        stat = "tval" if self.test == "knha" else "zval"
-        return pd.DataFrame({"estimate": self.coef, "se": self.se, stat: self.stat, "pval": self.pval,
+        return pd.DataFrame({"estimate": self.coef, "se": self.se, self.stat_name: self.stat, "pval": self.pval,
                              "ci_lb": self.ci_lb, "ci_ub": self.ci_ub},
                             index=pd.Index(self.coef_names, name="term"))
 
-    summary = to_frame
+    def summary(self) -> pd.DataFrame:
+        """Coefficient table; the model's heterogeneity and tests are in the ``repr`` and :meth:`to_dict`.
+
+        Examples
+        --------
+        >>> d = pd.DataFrame({"yi": [0.1, 0.3, 0.5, 0.2, 0.7, 0.4], "vi": [0.02] * 6,
+        ...                   "dose": [1, 2, 3, 1, 4, 2]})
+        >>> meta_regression(d, "dose").summary().columns.tolist()
+        ['estimate', 'se', 'zval', 'pval', 'ci_lb', 'ci_ub']
+        """
+        return self.to_frame()
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able dictionary of the model."""
-        def clean(x: float) -> float | None:
-            return None if not np.isfinite(x) else float(x)
-        return {"coefficients": {n: {"estimate": float(b), "se": float(s), "pval": float(p),
-                                     "ci_lb": float(lo), "ci_ub": float(hi)}
-                                 for n, b, s, p, lo, hi in zip(self.coef_names, self.coef, self.se,
-                                                               self.pval, self.ci_lb, self.ci_ub)},
-                "tau2": self.tau2, "I2": clean(self.I2), "R2": clean(self.R2), "QM": clean(self.QM),
-                "QMp": clean(self.QMp), "QE": self.QE, "QEp": clean(self.QEp), "k": self.k,
-                "method": self.method, "test": self.test}
+        """JSON-able dictionary of the model (metafor's names; NaN becomes ``None``)."""
+        table = self.to_frame()
+        return jsonable({"method": self.method, "test": self.test, "level": self.level, "k": self.k,
+                         "coefficients": table.to_dict(orient="index"),
+                         "tau2": self.tau2, "I2": self.I2, "H2": self.H2, "R2": self.R2,
+                         "QE": self.QE, "QEp": self.QEp, "QM": self.QM, "QMp": self.QMp,
+                         "QM_df": self.QM_df})
+
+    def title(self) -> str:
+        """``Mixed-effects meta-regression (REML), k = 13`` (first line of the ``repr``)."""
+        model = "Equal-effects" if self.method == "EE" else "Mixed-effects"
+        return f"{model} meta-regression ({self.method}), k = {self.k}"
 
     def __repr__(self) -> str:
-        test = (f"F({self.QM_df[0]}, {self.QM_df[1]}) = {self.QM:.4f}" if self.test == "knha"
-                else f"QM(df = {self.QM_df[0]}) = {self.QM:.4f}")
-        return (f"Mixed-effects meta-regression ({self.method}), k = {self.k}\n"
-                f"tau² (residual) = {self.tau2:.4f}, I² = {self.I2:.2f}%, R² = {self.R2:.2f}%\n"
-                f"QE(df = {self.k - self.p}) = {self.QE:.4f}, p = {self.QEp:.4g}; {test}, p = {self.QMp:.4g}\n"
+        test = (f"F({self.QM_df[0]}, {self.QM_df[1]:g})" if self.test == "knha" else f"QM(df = {self.QM_df[0]})")
+        return (f"{self.title()}\n"
+                f"tau² (residual) = {number(self.tau2, 4)}, I² = {number(self.I2, 2)}%, "
+                f"R² = {number(self.R2, 2)}%\n"
+                f"QE(df = {self.k - self.p}) = {number(self.QE, 4)}, {p_text(self.QEp)}; "
+                f"{test} = {number(self.QM, 4)}, {p_text(self.QMp)}\n"
                 + self.to_frame().round(4).to_string())
 
 
@@ -278,7 +293,7 @@ def meta_regression(data: pd.DataFrame, moderators: str | Sequence[str], yi: str
 
 
 @dataclass(repr=False)
-class SubgroupResult:
+class SubgroupResult(Result):
     """Result of :func:`subgroup_analysis`.
 
     Attributes
@@ -287,9 +302,11 @@ class SubgroupResult:
         One row per subgroup: ``k, estimate, se, ci_lb, ci_ub, pi_lb, pi_ub, tau2, I2, pval``.
     fits : dict
         The :class:`~synthesis.meta.pooled.MetaResult` of each subgroup.
-    Q_between, df_between, pval_between : float
+    QM, QM_df, QMp : float, tuple of int, float
         Test for subgroup differences (Borenstein et al. 2009, ch. 19; as RevMan):
-        Cochran's Q across the subgroup estimates with separate tau² per subgroup.
+        Cochran's Q across the subgroup estimates with separate tau² per subgroup, the
+        moderator test of an equal-effects meta-regression on the subgroup estimates.
+        ``Q_between``, ``df_between`` and ``pval_between`` are read-only aliases.
     regression : MetaRegressionResult
         The same question as a meta-regression with a common tau² (metafor's QM test).
     """
@@ -297,23 +314,40 @@ class SubgroupResult:
     by: str
     table: pd.DataFrame
     fits: dict[Any, MetaResult]
-    Q_between: float
-    df_between: int
-    pval_between: float
+    QM: float
+    QM_df: tuple[int, ...]
+    QMp: float
     regression: MetaRegressionResult | None
 
+    @property
+    def Q_between(self) -> float:
+        return self.QM
+
+    @property
+    def df_between(self) -> int:
+        return self.QM_df[0]
+
+    @property
+    def pval_between(self) -> float:
+        return self.QMp
+
     def to_frame(self) -> pd.DataFrame:
+        """One row per subgroup (:attr:`table`)."""
+        return self.table
+
+    def summary(self) -> pd.DataFrame:
+        """One row per subgroup; the test for subgroup differences is in the title."""
         return self.table
 
     def to_dict(self) -> dict[str, Any]:
-        return {"by": self.by, "Q_between": self.Q_between, "df_between": self.df_between,
-                "pval_between": self.pval_between,
-                "levels": {str(k): {c: (None if pd.isna(v) else float(v)) for c, v in row.items()}
-                           for k, row in self.table.iterrows()}}
+        """JSON-able dictionary: the test for subgroup differences and each subgroup's row."""
+        return jsonable({"by": self.by, "QM": self.QM, "QM_df": self.QM_df, "QMp": self.QMp,
+                         "levels": self.table.to_dict(orient="index")})
 
-    def __repr__(self) -> str:
-        return (f"Subgroups by {self.by}: test for subgroup differences Q({self.df_between}) = "
-                f"{self.Q_between:.4f}, p = {self.pval_between:.4g}\n" + self.table.round(4).to_string())
+    def title(self) -> str:
+        """``Subgroups by <by>: test for subgroup differences QM(df = 1) = ..., p = ...``."""
+        return (f"Subgroups by {self.by}: test for subgroup differences QM(df = {self.df_between}) = "
+                f"{number(self.QM, 4)}, {p_text(self.QMp)}")
 
 
 def subgroup_analysis(data: pd.DataFrame, by: str, yi: str = "yi", vi: str = "vi", *,
@@ -352,14 +386,14 @@ def subgroup_analysis(data: pd.DataFrame, by: str, yi: str = "yi", vi: str = "vi
     table = pd.DataFrame(rows, index=pd.Index(levels, name=by))
     est = table["estimate"].to_numpy()
     w = 1 / table["se"].to_numpy() ** 2
-    Q_between = float(np.sum(w * (est - np.sum(w * est) / np.sum(w)) ** 2)) if len(levels) > 1 else np.nan
+    QM = float(np.sum(w * (est - np.sum(w * est) / np.sum(w)) ** 2)) if len(levels) > 1 else np.nan
     df_between = len(levels) - 1
-    pval_between = float(stats.chi2.sf(Q_between, df_between)) if df_between > 0 else np.nan
+    QMp = float(stats.chi2.sf(QM, df_between)) if df_between > 0 else np.nan
     regression = None
     if df_between > 0 and len(complete) > len(levels):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             regression = meta_regression(complete, [by], yi, vi, categorical=[by],
                                          reference={by: levels[0]}, method=method, test=test, level=level)
-    return SubgroupResult(by=by, table=table, fits=fits, Q_between=Q_between, df_between=df_between,
-                          pval_between=pval_between, regression=regression)
+    return SubgroupResult(by=by, table=table, fits=fits, QM=QM, QM_df=(df_between,), QMp=QMp,
+                          regression=regression)

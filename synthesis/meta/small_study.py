@@ -12,19 +12,23 @@ import pandas as pd
 from scipy import stats
 
 from synthesis.meta import core as _rma
-from synthesis.meta.pooled import MetaResult, StatisticAliases, fit_pooled
+from synthesis.meta.pooled import (MetaResult, StatisticAliases, bracket, estimate_table, fit_pooled,
+                                   p_text)
 from synthesis.meta.regression import fit_regression
+from synthesis.numbers import number
+from synthesis.results import Result, jsonable
 
 __all__ = ["egger_test", "EggerResult", "begg_test", "BeggResult", "trim_and_fill", "TrimFillResult"]
 
 
-@dataclass(frozen=True)
-class EggerResult(StatisticAliases):
+@dataclass(frozen=True, repr=False)
+class EggerResult(StatisticAliases, Result):
     """Egger's regression test for funnel-plot asymmetry.
 
-    ``stat`` is a z value (``model="rma"``) or a t value with ``df`` degrees of
-    freedom (``model="lm"``); ``limit_estimate`` is the intercept, the
-    expected effect of a study with standard error 0 (with its CI).
+    ``stat`` is a z value (``model="rma"`` with the z test) or a t value with ``df``
+    degrees of freedom (``model="lm"``, or ``"rma"`` under knha); ``zval``/``tval``
+    are its metafor names. ``limit_estimate`` is the intercept, the expected effect
+    of a study with standard error 0 (with its CI).
     """
 
     model: str
@@ -35,10 +39,37 @@ class EggerResult(StatisticAliases):
     limit_ci_lb: float
     limit_ci_ub: float
 
+    @property
+    def stat_name(self) -> str:
+        """``"tval"`` when the statistic is a t value (``df`` is set), else ``"zval"``."""
+        return "zval" if self.df is None else "tval"
+
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "stat": self.stat, "pval": self.pval, "df": self.df,
-                "limit_estimate": self.limit_estimate, "limit_ci_lb": self.limit_ci_lb,
-                "limit_ci_ub": self.limit_ci_ub}
+        """JSON-able dictionary (the statistic under its metafor name, ``zval`` or ``tval``)."""
+        return jsonable({"model": self.model, self.stat_name: self.stat, "pval": self.pval, "df": self.df,
+                         "limit_estimate": self.limit_estimate, "limit_ci_lb": self.limit_ci_lb,
+                         "limit_ci_ub": self.limit_ci_ub})
+
+    def summary(self) -> pd.DataFrame:
+        """The test (statistic, p-value, df) and the limit estimate with its interval.
+
+        Examples
+        --------
+        >>> from synthesis import meta_analysis
+        >>> fit = meta_analysis([0.9, 0.6, 0.5, 0.3, 0.2], [0.20, 0.10, 0.06, 0.02, 0.01])
+        >>> egger_test(fit, "lm").summary().index.tolist()
+        ['tval', 'pval', 'df', 'limit_estimate']
+        """
+        rows: dict[str, Any] = {self.stat_name: self.stat, "pval": self.pval}
+        if self.df is not None:
+            rows["df"] = self.df
+        rows["limit_estimate"] = (self.limit_estimate, self.limit_ci_lb, self.limit_ci_ub)
+        return estimate_table(rows)
+
+    def title(self) -> str:
+        stat = "z" if self.df is None else f"t({self.df:g})"
+        return (f"Egger's regression test ({self.model}): {stat} = {number(self.stat, 4)}, {p_text(self.pval)}; "
+                f"limit estimate {number(self.limit_estimate, 4)} {bracket(self.limit_ci_lb, self.limit_ci_ub)}")
 
 
 def egger_test(fit: MetaResult, model: str = "rma") -> EggerResult:
@@ -84,8 +115,8 @@ def egger_test(fit: MetaResult, model: str = "rma") -> EggerResult:
                        float(fe.beta[0]), float(fe.beta[0] - crit * se[0]), float(fe.beta[0] + crit * se[0]))
 
 
-@dataclass(frozen=True)
-class BeggResult:
+@dataclass(frozen=True, repr=False)
+class BeggResult(Result):
     """Begg and Mazumdar's (1994) rank correlation test: Kendall's tau and its p-value."""
 
     tau: float
@@ -93,7 +124,16 @@ class BeggResult:
     exact: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"tau": self.tau, "pval": self.pval, "exact": self.exact}
+        """JSON-able dictionary."""
+        return jsonable({"tau": self.tau, "pval": self.pval, "exact": self.exact})
+
+    def summary(self) -> pd.DataFrame:
+        """Kendall's tau and its p-value."""
+        return estimate_table({"tau": self.tau, "pval": self.pval})
+
+    def title(self) -> str:
+        kind = "exact" if self.exact else "normal approximation"
+        return f"Begg's rank correlation test: Kendall's tau = {number(self.tau, 4)}, {p_text(self.pval)} ({kind})"
 
 
 def begg_test(fit: MetaResult) -> BeggResult:
@@ -122,7 +162,7 @@ def begg_test(fit: MetaResult) -> BeggResult:
 
 
 @dataclass(repr=False)
-class TrimFillResult:
+class TrimFillResult(Result):
     """Trim-and-fill (Duval & Tweedie 2000) with the L0 estimator.
 
     Attributes
@@ -135,24 +175,42 @@ class TrimFillResult:
         Model refitted with the filled studies.
     filled : DataFrame
         The imputed studies (``yi``, ``vi``, mirrored from ``mirror_of``).
+    original : MetaResult, optional
+        The model the trim-and-fill started from.
     """
 
     k0: int
     side: str
     fit: MetaResult
     filled: pd.DataFrame
+    original: MetaResult | None = None
 
     @property
     def estimate(self) -> float:
         return self.fit.estimate
 
     def to_dict(self) -> dict[str, Any]:
-        return {"k0": self.k0, "side": self.side, "estimate": self.fit.estimate,
-                "ci_lb": self.fit.ci_lb, "ci_ub": self.fit.ci_ub, "tau2": self.fit.tau2}
+        """JSON-able dictionary: the number imputed and the adjusted estimate."""
+        return jsonable({"k0": self.k0, "side": self.side, "estimate": self.fit.estimate,
+                         "ci_lb": self.fit.ci_lb, "ci_ub": self.fit.ci_ub, "tau2": self.fit.tau2})
 
-    def __repr__(self) -> str:
-        return (f"Trim-and-fill (L0): {self.k0} studies imputed on the {self.side}\n"
-                f"adjusted estimate {self.fit.estimate:.4f} [{self.fit.ci_lb:.4f}, {self.fit.ci_ub:.4f}]")
+    def summary(self) -> pd.DataFrame:
+        """The observed and the filled-in model side by side (``k, estimate, ci_lb, ci_ub, tau2``).
+
+        Examples
+        --------
+        >>> from synthesis import meta_analysis
+        >>> fit = meta_analysis([0.9, 0.6, 0.5, 0.3, 0.25, 0.2], [0.20, 0.10, 0.06, 0.03, 0.02, 0.01])
+        >>> trim_and_fill(fit).summary().index.tolist()
+        ['observed', 'filled']
+        """
+        fits = {name: f for name, f in (("observed", self.original), ("filled", self.fit)) if f is not None}
+        return pd.DataFrame([{"k": f.k, "estimate": f.estimate, "ci_lb": f.ci_lb, "ci_ub": f.ci_ub,
+                              "tau2": f.tau2} for f in fits.values()], index=list(fits))
+
+    def title(self) -> str:
+        return (f"Trim-and-fill (L0): {self.k0} studies imputed on the {self.side}; adjusted estimate "
+                f"{number(self.fit.estimate, 4)} {bracket(self.fit.ci_lb, self.fit.ci_ub)}")
 
 
 def trim_and_fill(fit: MetaResult, side: str | None = None, max_iter: int = 100) -> TrimFillResult:
@@ -206,4 +264,4 @@ def trim_and_fill(fit: MetaResult, side: str | None = None, max_iter: int = 100)
     labels = np.concatenate([fit.labels, filled.index.to_numpy()])
     refit = fit_pooled(np.concatenate([y, filled_y]), np.concatenate([v, vs[k - k0:]]), labels,
                        method=method, test=test, level=level)
-    return TrimFillResult(k0=k0, side=side, fit=refit, filled=filled)
+    return TrimFillResult(k0=k0, side=side, fit=refit, filled=filled, original=fit)
