@@ -126,7 +126,7 @@ def test_user_mistakes_give_clear_messages(project):
 
 @pytest.mark.skipif(not (REPO / "notebooks/review.ipynb").is_file()
                     or not (REPO / "reviews/practice-facilitation").is_dir()
-                    or not (REPO / "synthesis/review.py").is_file(),
+                    or not (REPO / "synthesis/review/loader.py").is_file(),
                     reason="needs the shipped notebook, review and synthesis.review.loader")
 def test_real_review_end_to_end(tmp_path):
     shutil.copytree(REPO / "reviews/practice-facilitation", tmp_path / "reviews/practice-facilitation")
