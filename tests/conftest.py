@@ -1,6 +1,7 @@
 """Shared test helpers: the system Chromium (Debian's ``chromium``) driven by Playwright."""
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +24,23 @@ class PageVisit:
     requests: list[str] = field(default_factory=list)
 
 
+def _missing(what: str) -> None:
+    """Skip a browser test when ``what`` is missing; under CI (``CI`` set), fail it instead."""
+    message = f"needs {what} (.ci/run installs it)"
+    if os.environ.get("CI"):
+        pytest.fail(f"{message}; the browser tests must run in CI", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def browser():
-    """A headless system Chromium (skips when Chromium or Playwright is missing)."""
+    """A headless system Chromium (skips when Chromium or Playwright is missing; fails under CI)."""
     if chromium_path() is None:
-        pytest.skip("needs Debian's chromium (.ci/run installs it)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+        _missing("Debian's chromium")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        _missing("the playwright package (pip install -e '.[test]')")
     with sync_api.sync_playwright() as p:
         instance = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         yield instance

@@ -8,7 +8,7 @@ import nbformat as nbf
 import pytest
 from bs4 import BeautifulSoup
 
-from synthesis.pipeline.run import render_html
+from synthesis.pipeline.render import render_html
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 EXTERNAL = re.compile(r"^\s*(https?:)?//", re.IGNORECASE)

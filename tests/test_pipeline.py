@@ -8,8 +8,9 @@ import nbformat as nbf
 import pandas as pd
 from bs4 import BeautifulSoup
 
-from synthesis.pipeline import run as pipeline
-from synthesis.pipeline.run import compute_fingerprint, notebook_hash, write_index
+from synthesis.pipeline import fingerprint as pipeline
+from synthesis.pipeline.fingerprint import compute_fingerprint, notebook_hash
+from synthesis.pipeline.index import write_index
 from synthesis.report.changes import diff_manifests
 
 

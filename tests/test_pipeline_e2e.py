@@ -111,6 +111,34 @@ def test_pipeline_end_to_end(project):
     assert _snapshot(v1) == before
 
 
+def test_review_with_its_own_notebook(project):
+    import nbformat
+
+    from synthesis.pipeline.plan import plan_review
+
+    # reviews/alpha/report.ipynb: the default notebook without the cell showing the image
+    nb = nbformat.read(str(project / "notebooks/review.ipynb"), as_version=4)
+    nb.cells = [c for c in nb.cells if "answer shown to policymakers" not in c.source]
+    own = project / "reviews/alpha/report.ipynb"
+    nbformat.write(nb, str(own))
+    code, out = _run(project, jobs=1)
+    assert code == 0, out
+    alpha = (project / "reports/alpha/v1/report.html").read_text()
+    beta = (project / "reports/beta/v1/report.html").read_text()
+    assert "answer shown to policymakers" in beta and "<img" in beta
+    assert "answer shown to policymakers" not in alpha and "<img" not in alpha
+    assert store.read_manifest(project, "alpha", 1)["notebook"] == "reviews/alpha/report.ipynb"
+    assert store.read_manifest(project, "beta", 1)["notebook"] == "notebooks/review.ipynb"
+
+    # editing the review's notebook changes its fingerprint and publishes v2; beta stays up to date
+    before = plan_review("alpha", project).fingerprint
+    nb.cells[-1].source += "\nprint('edited')"
+    nbformat.write(nb, str(own))
+    assert plan_review("alpha", project).fingerprint != before
+    code, out = _run(project, jobs=1)
+    assert code == 0 and "alpha: done v2" in out and "beta: up to date (v1" in out, out
+
+
 def test_user_mistakes_give_clear_messages(project):
     (project / "reviews/alpha/data.csv").write_text("yi,vi\n0.1,0.04\nnot-a-number,0.04\n")
     code, out = _run(project, ["alpha", "nosuch"])

@@ -239,7 +239,7 @@ def test_report_css_is_offline_printable_and_responsive():
 def test_headline_visible_in_first_viewport(tmp_path, browser):
     """Through the pipeline's offline template: answer inside 1280x800, no console errors, no requests."""
     nbformat = pytest.importorskip("nbformat")
-    from synthesis.pipeline.run import render_html
+    from synthesis.pipeline.render import render_html
 
     head = R.render([R.banner_simulated(), R.headline_section(
         "Does one-to-one tutoring improve reading attainment in primary schools?",

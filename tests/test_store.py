@@ -69,3 +69,44 @@ def test_concurrent_publishers_never_share_a_version(tmp_path):
 def test_failed_dirs_are_distinct(tmp_path):
     a, b = store.failed_dir(tmp_path, "r"), store.failed_dir(tmp_path, "r")
     assert a != b and a.parent == b.parent == tmp_path / "reports/r/failed"
+
+
+def _hold_lock(project: str, held, release) -> None:
+    with store.review_lock(project, "r"):
+        held.set()
+        release.wait(30)
+
+
+def test_lock_is_held_across_processes(tmp_path):
+    ctx = mp.get_context("fork")
+    held, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold_lock, args=(str(tmp_path), held, release))
+    holder.start()
+    try:
+        assert held.wait(30)
+        with pytest.raises(PipelineError, match="being published by another run"):
+            with store.review_lock(tmp_path, "r", timeout=0.2):
+                pass
+        with ctx.Pool(1) as pool:
+            waiting = pool.apply_async(_publish_many, (str(tmp_path), 1))
+            waiting.wait(0.5)
+            assert not waiting.ready() and store.list_versions(tmp_path, "r") == []
+            release.set()
+            assert waiting.get(30) == [1]
+        with store.review_lock(tmp_path, "r", timeout=5):
+            pass
+    finally:
+        release.set()
+        holder.join(30)
+    assert holder.exitcode == 0
+
+
+def test_failed_publish_leaves_earlier_versions_alone(tmp_path):
+    staged = store.staging_dir(tmp_path, "r")
+    (staged / "report.html").write_text("first")
+    store.publish(tmp_path, "r", staged, {"a": 1})
+    before = {p.name: p.read_bytes() for p in (tmp_path / "reports/r/v1").iterdir()}
+    with pytest.raises(TypeError):
+        store.publish(tmp_path, "r", store.staging_dir(tmp_path, "r"), {"a": object()})
+    assert store.list_versions(tmp_path, "r") == [1]
+    assert {p.name: p.read_bytes() for p in (tmp_path / "reports/r/v1").iterdir()} == before

@@ -1,6 +1,6 @@
 """The ``synthesis`` command-line interface.
 
-A thin layer over :mod:`synthesis.review.loader` and :mod:`synthesis.pipeline.run`:
+A thin layer over :mod:`synthesis.review.loader` and :mod:`synthesis.pipeline`:
 it parses arguments, calls the library, and turns user-facing errors
 (:class:`synthesis.errors.SynthesisError`) into a short message and exit
 code 1 without a traceback.

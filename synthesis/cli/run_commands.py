@@ -34,7 +34,7 @@ def _resolve_ids(ids: list[str], project_dir: str) -> tuple[list[str], list[str]
 
 
 def _run_one(plan: Any) -> Any:
-    from synthesis.pipeline.run import execute_and_publish
+    from synthesis.pipeline.publish import execute_and_publish
 
     return execute_and_publish(plan)
 
@@ -57,7 +57,8 @@ def run_reviews(ids: list[str], project_dir: str | os.PathLike[str] = ".", overr
     force : bool
         Re-execute even when the fingerprint is unchanged.
     notebook : path, optional
-        Notebook to execute instead of ``<project>/notebooks/review.ipynb``.
+        Notebook to execute for every review, instead of the review's own
+        ``reviews/<id>/report.ipynb`` or the project's ``notebooks/review.ipynb``.
     out : text stream, optional
         Where progress goes (default: standard output).
 
@@ -66,7 +67,8 @@ def run_reviews(ids: list[str], project_dir: str | os.PathLike[str] = ".", overr
     int
         0 when every review is done or up to date, 1 otherwise.
     """
-    from synthesis.pipeline.run import plan_review, write_index
+    from synthesis.pipeline.index import write_index
+    from synthesis.pipeline.plan import plan_review
     from synthesis.review.loader import parse_overrides
 
     out = out or sys.stdout

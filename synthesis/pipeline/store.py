@@ -12,7 +12,9 @@ are published by building them in a temporary folder and renaming it to
 ``v<N>`` while holding the review's lock, so two concurrent runs of the same
 review never get the same number and a reader never sees half a version.
 
-Only the standard library is imported here, so listing versions is cheap.
+The lock is a :class:`filelock.FileLock` (``flock`` on POSIX, ``msvcrt`` on
+Windows). Only the standard library and ``filelock`` are imported here, so
+listing versions is cheap.
 
 Examples
 --------
@@ -24,7 +26,6 @@ Examples
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -34,6 +35,8 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+import filelock
 
 from synthesis.errors import PipelineError
 
@@ -48,6 +51,7 @@ __all__ = [
     "staging_dir",
     "publish",
     "failed_dir",
+    "discard",
 ]
 
 MANIFEST_NAME = "manifest.json"
@@ -175,8 +179,21 @@ def read_manifest(project_dir: str | os.PathLike[str], review_id: str, version: 
 
 
 @contextlib.contextmanager
-def review_lock(project_dir: str | os.PathLike[str], review_id: str) -> Iterator[None]:
-    """Hold the review's exclusive lock (``reports/<id>/.lock``, ``fcntl.flock``).
+def review_lock(project_dir: str | os.PathLike[str], review_id: str, timeout: float | None = None) -> Iterator[None]:
+    """Hold the review's exclusive lock, ``reports/<id>/.lock``, across processes.
+
+    Parameters
+    ----------
+    project_dir : path
+    review_id : str
+    timeout : float, optional
+        Seconds to wait for another process holding the lock (default: wait
+        as long as it takes).
+
+    Raises
+    ------
+    PipelineError
+        When ``timeout`` passes while another process holds the lock.
 
     Examples
     --------
@@ -186,12 +203,16 @@ def review_lock(project_dir: str | os.PathLike[str], review_id: str) -> Iterator
     """
     folder = review_reports_dir(project_dir, review_id)
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".lock", "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    lock = filelock.FileLock(str(folder / ".lock"), timeout=-1 if timeout is None else timeout)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise PipelineError(f"review {review_id!r} is being published by another run (lock {folder / '.lock'} "
+                            f"held for over {timeout} s); wait for it to finish and run again") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def staging_dir(project_dir: str | os.PathLike[str], review_id: str) -> Path:
@@ -266,5 +287,14 @@ def failed_dir(project_dir: str | os.PathLike[str], review_id: str) -> Path:
 
 
 def discard(path: Path) -> None:
-    """Remove a staging folder (ignores a folder that is already gone)."""
+    """Remove a staging folder (ignores a folder that is already gone).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = tempfile.mkdtemp()
+    >>> staged = staging_dir(p, "r")
+    >>> discard(staged); discard(staged); staged.exists()
+    False
+    """
     shutil.rmtree(path, ignore_errors=True)

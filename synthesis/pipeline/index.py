@@ -1,0 +1,122 @@
+"""``reports/index.html``: every review, its latest report and all its versions.
+
+The page comes from the jinja2 template ``templates/index.html.j2`` with
+autoescaping on, so a title or answer holding markup is shown as text. Any
+number the template shows goes through :mod:`synthesis.numbers` (its filters
+``number``, ``interval``, ``percent`` and ``probability``).
+
+Examples
+--------
+>>> import tempfile
+>>> write_index(tempfile.mkdtemp()).name
+'index.html'
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from synthesis import numbers
+from synthesis.pipeline import store
+from synthesis.pipeline.render import TEMPLATES_DIR
+
+if TYPE_CHECKING:  # pragma: no cover
+    import jinja2
+
+__all__ = ["INDEX_TEMPLATE", "index_rows", "write_index"]
+
+INDEX_TEMPLATE = "index.html.j2"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)), autoescape=True,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    env.filters.update(number=numbers.number, interval=numbers.interval, percent=numbers.percent,
+                       probability=numbers.probability)
+    return env
+
+
+def _review_ids_on_disk(project_dir: str | os.PathLike[str]) -> list[str]:
+    ids: set[str] = set()
+    try:
+        from synthesis.review.loader import list_review_ids
+
+        ids.update(list_review_ids(project_dir))
+    except Exception:  # noqa: BLE001 - the index lists what is on disk even if a review is broken
+        pass
+    reports = Path(project_dir) / "reports"
+    if reports.is_dir():
+        ids.update(p.name for p in reports.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(ids)
+
+
+def index_rows(project_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """One row per review for the index: id, versions (newest first) and the latest manifest's fields.
+
+    Parameters
+    ----------
+    project_dir : path
+        The project folder.
+
+    Returns
+    -------
+    list of dict
+        ``review_id``, ``versions`` (empty when nothing is published), ``title``,
+        ``date`` (YYYY-MM-DD), ``answer``, ``certainty``, ``simulated``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp())
+    >>> (p / "reports/r/v1").mkdir(parents=True)
+    >>> _ = (p / "reports/r/v1/manifest.json").write_text('{"title": "T", "created_at": "2026-11-22T10:00"}')
+    >>> [(row["review_id"], row["versions"], row["title"], row["date"]) for row in index_rows(p)]
+    [('r', [1], 'T', '2026-11-22')]
+    """
+    rows = []
+    for review_id in _review_ids_on_disk(project_dir):
+        versions = store.list_versions(project_dir, review_id)
+        latest = store.read_manifest(project_dir, review_id, versions[-1]) if versions else {}
+        rows.append({
+            "review_id": review_id,
+            "versions": versions[::-1],
+            "title": str(latest.get("title") or review_id),
+            "date": str(latest.get("created_at", ""))[:10],
+            "answer": str(latest.get("answer") or ""),
+            "certainty": str(latest.get("certainty") or ""),
+            "simulated": bool(latest.get("simulated")),
+        })
+    return rows
+
+
+def write_index(project_dir: str | os.PathLike[str]) -> Path:
+    """Write ``reports/index.html`` listing every review and all its versions (atomic replace).
+
+    Parameters
+    ----------
+    project_dir : path
+        The project folder.
+
+    Returns
+    -------
+    Path
+        The page written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> write_index(tempfile.mkdtemp()).name
+    'index.html'
+    """
+    page = _environment().get_template(INDEX_TEMPLATE).render(rows=index_rows(project_dir))
+    out = Path(project_dir) / "reports" / "index.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".index.{os.getpid()}.tmp")
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out)
+    return out

@@ -1,0 +1,179 @@
+"""Planning one review's run: load it, choose its notebook, compute its fingerprint.
+
+Planning is cheap (no kernel, no PyMC, no matplotlib), so an unchanged review
+is recognised as up to date in well under a second.
+
+Examples
+--------
+>>> DEFAULT_NOTEBOOK, REVIEW_NOTEBOOK
+('notebooks/review.ipynb', 'report.ipynb')
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synthesis.errors import PipelineError
+from synthesis.pipeline import store
+from synthesis.pipeline.fingerprint import (compute_fingerprint, data_hashes, dependency_versions,
+                                            notebook_hash, package_source_hash, project_path)
+
+__all__ = ["DEFAULT_NOTEBOOK", "REVIEW_NOTEBOOK", "ReviewPlan", "find_notebook", "plan_review"]
+
+#: the project's notebook: the report's outline, one cell per section
+DEFAULT_NOTEBOOK = "notebooks/review.ipynb"
+#: a review's own notebook, inside its folder, used instead of the default when present
+REVIEW_NOTEBOOK = "report.ipynb"
+
+
+@dataclass
+class ReviewPlan:
+    """Everything known about one review before execution.
+
+    Attributes
+    ----------
+    review_id, project_dir : str
+    overrides : dict
+        Parsed ``--set`` overrides (dotted key -> value).
+    notebook : str
+        Path of the notebook to execute.
+    fingerprint : str
+    latest : int or None
+        Latest published version.
+    up_to_date : bool
+        The latest version has the same fingerprint.
+    manifest_draft : dict
+        Manifest fields known before execution.
+
+    Examples
+    --------
+    >>> ReviewPlan("r", "/p", {}, "/p/notebooks/review.ipynb", "f" * 64, None, False).up_to_date
+    False
+    """
+
+    review_id: str
+    project_dir: str
+    overrides: dict[str, Any]
+    notebook: str
+    fingerprint: str
+    latest: int | None
+    up_to_date: bool
+    manifest_draft: dict[str, Any] = field(default_factory=dict)
+
+
+def find_notebook(project_dir: str | os.PathLike[str],
+                  review_folder: str | os.PathLike[str] | None = None) -> Path:
+    """The notebook a review runs: ``reviews/<id>/report.ipynb`` if the review ships one,
+    else the project's ``notebooks/review.ipynb``.
+
+    Parameters
+    ----------
+    project_dir : path
+        The project folder.
+    review_folder : path, optional
+        The review's folder (``reviews/<id>``).
+
+    Raises
+    ------
+    PipelineError
+        When neither notebook exists.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> project = pathlib.Path(tempfile.mkdtemp())
+    >>> try:
+    ...     find_notebook(project)
+    ... except Exception as exc:
+    ...     print(type(exc).__name__)
+    PipelineError
+    >>> (project / "reviews/r").mkdir(parents=True)
+    >>> _ = (project / "reviews/r/report.ipynb").write_text("{}")
+    >>> find_notebook(project, project / "reviews/r").name
+    'report.ipynb'
+    """
+    if review_folder is not None:
+        own = Path(review_folder) / REVIEW_NOTEBOOK
+        if own.is_file():
+            return own
+    path = Path(project_dir) / DEFAULT_NOTEBOOK
+    if not path.is_file():
+        raise PipelineError(f"{path} not found: the project folder needs {DEFAULT_NOTEBOOK} "
+                            f"(or the review its own reviews/<id>/{REVIEW_NOTEBOOK}); "
+                            "run from the project folder or pass --project DIR")
+    return path
+
+
+def _load_review(review_id: str, project_dir: str, overrides: dict[str, Any]) -> Any:
+    # imported at call time: the pipeline tests swap sys.modules["synthesis.review.loader"]
+    from synthesis.review.loader import load_review
+
+    return load_review(review_id, project_dir, overrides)
+
+
+def plan_review(review_id: str, project_dir: str | os.PathLike[str], overrides: dict[str, Any] | None = None,
+                notebook: str | os.PathLike[str] | None = None) -> ReviewPlan:
+    """Load and validate a review and compute its fingerprint (no kernel started).
+
+    Parameters
+    ----------
+    review_id : str
+    project_dir : path
+        The project folder.
+    overrides : dict, optional
+        Parsed ``--set`` overrides.
+    notebook : path, optional
+        Notebook to execute instead of the one :func:`find_notebook` chooses.
+
+    Returns
+    -------
+    ReviewPlan
+
+    Raises
+    ------
+    ReviewError
+        When the review or an override is invalid.
+    PipelineError
+        When the notebook is missing.
+
+    Examples
+    --------
+    >>> plan_review("practice-facilitation", ".").fingerprint  # doctest: +SKIP
+    '5f0c...'
+    """
+    project = str(Path(project_dir).resolve())
+    overrides = dict(overrides or {})
+    review = _load_review(review_id, project, overrides)
+    nb_path = Path(notebook) if notebook is not None else find_notebook(project, getattr(review, "folder", None))
+    settings = review.settings()
+    data = data_hashes(review.data_files, project)
+    parts = {"notebook": notebook_hash(nb_path), "package": package_source_hash(),
+             "dependencies": dependency_versions()}
+    fingerprint = compute_fingerprint(settings, data, parts["notebook"], parts["package"], parts["dependencies"])
+    latest = store.latest_version(project, review_id)
+    up_to_date = False
+    if latest is not None:
+        up_to_date = store.read_manifest(project, review_id, latest).get("fingerprint") == fingerprint
+    provenance = settings.get("provenance") or {}
+    draft = {
+        "review_id": review_id,
+        "title": settings.get("title"),
+        "fingerprint": fingerprint,
+        "settings": settings,
+        "data": data,
+        "overrides": overrides,
+        "seed": getattr(getattr(review, "spec", None), "seed", settings.get("seed")),
+        "simulated": bool(provenance.get("simulated", False)),
+        "notebook": project_path(nb_path, project),
+        "notebook_sha256": parts["notebook"],
+        "package_sha256": parts["package"],
+        "python": sys.version.split()[0],
+        "packages": parts["dependencies"],
+        "platform": platform.platform(),
+        "previous_version": latest,
+    }
+    return ReviewPlan(review_id, project, overrides, str(nb_path), fingerprint, latest, up_to_date, draft)
