@@ -84,7 +84,7 @@ def test_pass_through_with_sei():
     ({"measure": "OR", "ai": "a"}, "needs the columns"),
     ({"measure": "OR", "ai": "a", "bi": "b", "ci": "c", "di": "nope"}, "'nope' .* not found"),
     ({"measure": "OR", "ai": "a", "n1i": "n", "ci": "c", "n2i": "n"},
-     r"column 'a' \(ai\), row 2: 30 events but only 10 participants in column 'n' \(n1i\); check the counts"),
+     r"column 'a' \(ai\), row 2: 30 events but only 10 participants in column 'n'; check the counts"),
     ({"measure": "OR", "ai": "b", "bi": "bad", "ci": "c", "di": "d"}, "column 'bad', row 3: not a number"),
     ({"measure": "OR", "ai": "neg", "bi": "b", "ci": "c", "di": "d"},
      r"column 'neg' \(ai\), row 1: -1 is not a valid count \(must be a whole number >= 0\)"),

@@ -469,8 +469,14 @@ def test_smd_from_means_and_negative_sd(tmp_path):
     csv = "study,m1,sd1,n1,m2,sd2,n2\nA,10,2,20,9,2,20\nB,11,-3,25,10,3,25\nC,12,3,0,10,3,30\n"
     write_review(tmp_path, csv=csv, effect=SMD_SPEC)
     message = problems(tmp_path)
-    assert "row 2 (line 3 of the file), column 'sd1': -3 is not a valid standard deviation (must be >= 0)" in message
+    assert "row 2 (line 3 of the file), column 'sd1': -3 is not a valid standard deviation (must be > 0)" in message
     assert "row 3 (line 4 of the file), column 'n1': 0 is not a valid number of participants" in message
+    write_review(tmp_path, csv="study,m1,sd1,n1,m2,sd2,n2\nA,10,2,20,9,2,20\nB,11,3,25,10,0,1\n", effect=SMD_SPEC)
+    assert problems(tmp_path).splitlines() == [
+        "reviews/demo/studies.csv, row 2 (line 3 of the file), column 'sd2': 0 is not a valid standard deviation "
+        "(must be > 0)",
+        "reviews/demo/studies.csv, row 2 (line 3 of the file), column 'n2': 1 is not a valid number of "
+        "participants (must be at least 2 in each group: a standard deviation needs two)"]
     write_review(tmp_path, csv="study,m1,sd1,n1,m2,sd2,n2\nA,10,2,20,9,2,20\n", effect=SMD_SPEC)
     review = load_review("demo", tmp_path)
     d = (10 - 9) / 2 * (1 - 3 / (4 * 38 - 1))  # Hedges' g, approximate correction: independent check

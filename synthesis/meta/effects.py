@@ -120,8 +120,10 @@ class InvalidCells(DataError):
         super().__init__("\n".join(c.message() for c in cells))
 
 
-def _argument_name(argument: str, column: str) -> str:
-    return argument if column == argument else f"column {column!r} ({argument})"
+def _argument_name(argument: str, column: str, *, with_argument: bool = True) -> str:
+    if column == argument:
+        return argument
+    return f"column {column!r} ({argument})" if with_argument else f"column {column!r}"
 
 
 def _check_cells(values: dict[str, np.ndarray], labels: dict[str, str], measure: str) -> None:
@@ -157,13 +159,13 @@ def _check_cells(values: dict[str, np.ndarray], labels: dict[str, str], measure:
     for events, total in (("ai", "n1i"), ("ci", "n2i"), ("xi", "ni")):
         if events in values and total in values:
             e, n = values[events], values[total]
-            where = _argument_name(total, labels[total])
+            where = _argument_name(total, labels[total], with_argument=False)
             bad(events, usable[events] & usable[total] & (e > n), lambda r, e=e, n=n, w=where:
                 f"{e[r]:g} events but only {n[r]:g} participants in {w}; check the counts")
     for events, others in (("ai", "bi"), ("ci", "di")):
         if events in values and others in values:
             e, o = values[events], values[others]
-            where = _argument_name(others, labels[others])
+            where = _argument_name(others, labels[others], with_argument=False)
             bad(events, usable[events] & usable[others] & (e + o == 0), lambda r, w=where:
                 f"0 events and 0 non-events in {w}: the group has no participants")
     if found:
