@@ -10,6 +10,7 @@ events in both arms are dropped for OR and RR, as the Cochrane Handbook
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,7 +131,7 @@ def _check_cells(values: dict[str, np.ndarray], labels: dict[str, str], measure:
     """Refuse every cell that cannot give a valid effect; missing cells (NaN) are allowed."""
     found: list[BadCells] = []
 
-    def bad(arg: str, mask: np.ndarray, detail: Any) -> None:
+    def bad(arg: str, mask: np.ndarray, detail: Callable[[int], str]) -> None:
         rows = np.flatnonzero(mask)
         if rows.size:
             found.append(BadCells(arg, labels[arg], tuple(int(r) for r in rows),

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 import synthesis.bayes as _bayes
-from synthesis.errors import DataError, ReviewError
+from synthesis.errors import ReviewError
 from synthesis.meta.core import METHODS, normalise_method
 from synthesis.meta.effects import MEASURES
 from synthesis.meta.pooled import TESTS, check_test, normalise_level
@@ -55,7 +55,7 @@ def _tau_prior_names() -> tuple[str, ...]:
     for kind in kinds:
         try:
             _bayes.make_tau_prior(kind)
-        except (DataError, ValueError):
+        except ValueError:  # DataError is a ValueError too
             continue
         accepted.append(kind)
     return tuple(dict.fromkeys([*accepted, *_bayes.TAU_PRIOR_PRESETS]))
@@ -78,7 +78,7 @@ def _canonical(normalise: Callable[[str], str], value: Any) -> Any:
         return value
     try:
         return normalise(value.strip())
-    except (ValueError, DataError):
+    except ValueError:  # DataError is a ValueError too
         return value
 
 
