@@ -1,4 +1,4 @@
-"""Tests of synthesis.review.loader: the review schema, study-data checks and the demo reviews."""
+"""Tests of synthesis.review: the review schema, overrides, study-data checks, the loader and the demo reviews."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel
 
 from synthesis.errors import ReviewError
-from synthesis.review.loader import (
+from synthesis.review import (
     ReviewSpec,
     list_review_ids,
     load_review,
@@ -469,8 +469,14 @@ def test_smd_from_means_and_negative_sd(tmp_path):
     csv = "study,m1,sd1,n1,m2,sd2,n2\nA,10,2,20,9,2,20\nB,11,-3,25,10,3,25\nC,12,3,0,10,3,30\n"
     write_review(tmp_path, csv=csv, effect=SMD_SPEC)
     message = problems(tmp_path)
-    assert "row 2 (line 3 of the file), column 'sd1': -3 is not a valid standard deviation (must be >= 0)" in message
+    assert "row 2 (line 3 of the file), column 'sd1': -3 is not a valid standard deviation (must be > 0)" in message
     assert "row 3 (line 4 of the file), column 'n1': 0 is not a valid number of participants" in message
+    write_review(tmp_path, csv="study,m1,sd1,n1,m2,sd2,n2\nA,10,2,20,9,2,20\nB,11,3,25,10,0,1\n", effect=SMD_SPEC)
+    assert problems(tmp_path).splitlines() == [
+        "reviews/demo/studies.csv, row 2 (line 3 of the file), column 'sd2': 0 is not a valid standard deviation "
+        "(must be > 0)",
+        "reviews/demo/studies.csv, row 2 (line 3 of the file), column 'n2': 1 is not a valid number of "
+        "participants (must be at least 2 in each group: a standard deviation needs two)"]
     write_review(tmp_path, csv="study,m1,sd1,n1,m2,sd2,n2\nA,10,2,20,9,2,20\n", effect=SMD_SPEC)
     review = load_review("demo", tmp_path)
     d = (10 - 9) / 2 * (1 - 3 / (4 * 38 - 1))  # Hedges' g, approximate correction: independent check
@@ -623,7 +629,6 @@ def test_other_taxonomies(tmp_path):
 
 
 def test_risk_of_bias_and_sample_size_columns(tmp_path):
-    pytest.importorskip("synthesis.grading.certainty")
     csv = "study,yi,vi,rob,n\nA,0.1,0.01,low,40\nB,0.2,0.02,dreadful,0\n"
     write_review(tmp_path, csv=csv, certainty={"risk_of_bias_column": "rob", "sample_size_column": "n"})
     message = problems(tmp_path)
@@ -631,14 +636,187 @@ def test_risk_of_bias_and_sample_size_columns(tmp_path):
     assert "row 2 (line 3 of the file), column 'n': a number of participants must be at least 1" in message
 
 
-def test_documented_example_is_a_valid_spec():
+# ---------------------------------------------------------------- the documented settings
+def documented_block() -> str:
     text = (ROOT / "docs" / "review-yaml.md").read_text()
-    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
-    spec = ReviewSpec.model_validate(yaml.safe_load(block))
-    documented = set(spec.model_dump())
-    assert documented == set(ReviewSpec.model_fields)
-    for name, model_field in ReviewSpec.model_fields.items():  # every nested setting is documented
-        value = getattr(spec, name)
-        if isinstance(value, BaseModel):  # a nested block of settings
-            missing = [k for k in type(value).model_fields if f"{k}:" not in block]
-            assert not missing, f"{name}: {missing} not in docs/review-yaml.md"
+    return text.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+
+def leaf_paths(value, path=()):
+    """(path, value) of every setting in a parsed YAML mapping (list items numbered)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from leaf_paths(item, path + (key,))
+    elif isinstance(value, list) and value and isinstance(value[0], dict):
+        for i, item in enumerate(value):
+            yield from leaf_paths(item, path + (i,))
+    else:
+        yield path, value
+
+
+def schema_settings(model=ReviewSpec, path=()):
+    """Dotted paths of every setting of the schema (list items and optional blocks opened)."""
+    for name, info in model.model_fields.items():
+        yield path + (name,)
+        for candidate in _models_in(info.annotation):
+            yield from schema_settings(candidate, path + (name,))
+
+
+def _models_in(annotation):
+    import typing
+    args = typing.get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if typing.get_origin(annotation) is dict:
+        return []
+    return [m for a in args for m in _models_in(a)]
+
+
+def test_documented_example_is_a_valid_spec():
+    spec = ReviewSpec.model_validate(yaml.safe_load(documented_block()))
+    assert spec.id == "practice-facilitation" and spec.strategy.extra_strategies[0].aliases == ["nudge letters"]
+
+
+def test_every_setting_of_the_schema_is_documented():
+    block = documented_block()
+    written = {tuple(p for p in path if not isinstance(p, int)) for path, _ in leaf_paths(yaml.safe_load(block))}
+    written |= {path[:n] for path in written for n in range(1, len(path))}
+    commented = {line.split("#", 1)[1].split(":", 1)[0].strip() for line in block.splitlines() if "#" in line}
+    missing = [".".join(path) for path in schema_settings()
+               if path not in written and path[-1] not in commented]
+    assert not missing, f"not in docs/review-yaml.md: {missing}"
+
+
+def test_every_allowed_choice_is_documented():
+    import re
+    import typing
+
+    block = documented_block()
+    words = set(re.findall(r"[\w²]+", block))
+    missing = []
+    for path in schema_settings():
+        model = ReviewSpec
+        for part in path[:-1]:
+            model = _models_in(model.model_fields[part].annotation)[0]
+        annotation = model.model_fields[path[-1]].annotation
+        for candidate in [annotation, *typing.get_args(annotation)]:
+            if typing.get_origin(candidate) is typing.Literal:
+                missing += [f"{'.'.join(path)}: {c}" for c in typing.get_args(candidate) if c not in words]
+    assert not missing, f"choices not in docs/review-yaml.md: {missing}"
+
+
+def test_every_documented_key_misspelt_is_refused_with_a_did_you_mean(tmp_path):
+    documented = yaml.safe_load(documented_block())
+    keys = {path[: i + 1] for path, _ in leaf_paths(documented) for i in range(len(path))
+            if not isinstance(path[i], int)}
+    keys = {k for k in keys if k[:2] not in (("effect", "columns"), ("strategy", "mapping"))
+            and "level_labels" not in k[:-1]}
+    assert len(keys) > 60
+    unheard = []
+    for key in sorted(keys, key=str):
+        spec = json.loads(json.dumps(documented))
+        parent = spec
+        for part in key[:-1]:
+            parent = parent[part]
+        typo = key[-1][:-1] + "x" if len(key[-1]) > 3 else key[-1] + "x"
+        parent[typo] = parent.pop(key[-1])
+        where = ".".join(str(p) for p in key[:-1] + (typo,))
+        try:
+            ReviewSpec.model_validate(spec)
+        except ValueError as exc:
+            from synthesis.review.spec_errors import error_lines
+            messages = [m for _, m in error_lines(exc)]
+            if any(f"key '{where}': unknown setting; did you mean '{key[-1]}'?" in m for m in messages):
+                continue
+        unheard.append(where)
+    assert not unheard, f"misspelt keys not refused with a did-you-mean: {unheard}"
+
+
+@pytest.mark.parametrize("review_id", sorted(set(list_review_ids(ROOT))))
+def test_shipped_review_yaml_round_trips(review_id):
+    raw = yaml.safe_load((ROOT / "reviews" / review_id / "review.yaml").read_text())
+    spec = load_spec(review_id, ROOT)
+    dumped = spec.model_dump(mode="json")
+    assert ReviewSpec.model_validate(spec.model_dump()) == spec  # validating them again changes nothing
+    assert ReviewSpec.model_validate(dumped).model_dump(mode="json") == dumped  # nor going through JSON
+    for path, value in leaf_paths(raw):  # every value written in the file is kept as written
+        here = spec.model_dump()
+        for part in path:
+            here = here[part]
+        if path[-1] == "search_date" and value is not None:
+            value = str(value)[:10]
+        assert here == value, (path, here, value)
+
+
+# ---------------------------------------------------------------- one home for each definition
+def test_schema_choices_come_from_their_homes():
+    import typing
+
+    from synthesis.bayes import TAU_PRIOR_PRESETS, StrategyPriors, make_tau_prior
+    from synthesis.meta.core import METHODS
+    from synthesis.meta.effects import MEASURES
+    from synthesis.meta.pooled import TESTS
+    from synthesis.review.schema import EFFECT_ARGUMENTS, TAU_PRIORS, Analysis, Bayes, Effect, StrategyPriorsSpec
+    from synthesis.review.taxonomy import TAXONOMIES
+
+    def choices(model, name):
+        return typing.get_args(model.model_fields[name].annotation)
+
+    assert choices(Effect, "measure") == tuple(MEASURES)
+    assert set(EFFECT_ARGUMENTS) == {a for groups in MEASURES.values() for g in groups for a in g}
+    assert choices(Analysis, "method") == METHODS and choices(Analysis, "test") == TESTS
+    assert set(TAU_PRIOR_PRESETS) <= set(TAU_PRIORS) == set(choices(Bayes, "tau_prior"))
+    assert {"half_normal", "half_cauchy", "lognormal", "log_t"} <= set(TAU_PRIORS)
+    for name in TAU_PRIORS:
+        make_tau_prior(name)  # every name the schema allows, the model accepts
+    from synthesis.review.schema import StrategySpec
+    assert choices(StrategySpec, "taxonomy") == TAXONOMIES
+    assert StrategyPriorsSpec().model_dump() == vars(StrategyPriors())
+
+
+@pytest.mark.parametrize("analysis, expected", [
+    ({"method": "fe"}, ("EE", "z", 0.95)),
+    ({"method": "dl", "test": "HKSJ"}, ("DL", "knha", 0.95)),
+    ({"level": 95}, ("REML", "z", 0.95)),
+    ({"level": 0.9}, ("REML", "z", 0.9)),
+    ({"level": 80}, ("REML", "z", 0.8)),
+])
+def test_analysis_settings_are_read_as_the_engine_reads_them(tmp_path, analysis, expected):
+    write_review(tmp_path, analysis=analysis)
+    spec = load_spec("demo", tmp_path)
+    assert (spec.analysis.method, spec.analysis.test, spec.analysis.level) == expected
+
+
+@pytest.mark.parametrize("analysis, expected", [
+    ({"level": 1.5}, "key 'analysis.level': 1.5 would be read as a percentage (1.5%); write the level as 0.95 or 95"),
+    ({"level": 150}, "key 'analysis.level': 150 is not valid"),
+    ({"level": 0}, "key 'analysis.level': 0 is not valid"),
+    ({"level": "high"}, "key 'analysis.level': 'high' is not valid"),
+    ({"test": "kn"}, "key 'analysis.test': 'kn' is not allowed; choose one of z, knha; did you mean 'knha'?"),
+    ({"method": "rmel"}, "key 'analysis.method': 'rmel' is not allowed; choose one of EE, DL, HE, HS, SJ, ML, REML, "
+                         "EB, PM; did you mean 'REML'?"),
+])
+def test_bad_analysis_settings(tmp_path, analysis, expected):
+    write_review(tmp_path, analysis=analysis)
+    assert expected in problems(tmp_path)
+
+
+def test_tau_prior_presets_are_allowed_and_misspellings_refused(tmp_path):
+    write_review(tmp_path, bayes={"tau_prior": "rhodes2015_general"})
+    assert load_spec("demo", tmp_path).bayes.tau_prior == "rhodes2015_general"
+    write_review(tmp_path, bayes={"tau_prior": "turner2015_proces"})
+    assert "key 'bayes.tau_prior': 'turner2015_proces' is not allowed" in problems(tmp_path)
+    assert "did you mean 'turner2015_process'?" in problems(tmp_path)
+
+
+@pytest.mark.parametrize("csv, expected", [
+    ("study,r,n\nA,0.3,50\nB,0.2,3\n", "row 2 (line 3 of the file), column 'n': 3 is not a valid number of "
+     "participants (must be at least 4: the variance of Fisher's z is 1/(n - 3))"),
+    ("study,r,n\nA,0.3,50\nB,1,40\n", "row 2 (line 3 of the file), column 'r': 1 is not a valid correlation "
+     "(must lie strictly between -1 and 1)"),
+    ("study,r,n\nA,0.3,50\nB,inf,40\n", "row 2 (line 3 of the file), column 'r': inf is not a finite number; fix the value or leave "
+     "the cell empty"),
+])
+def test_correlations_the_engine_cannot_use_are_refused_with_file_row_and_column(tmp_path, csv, expected):
+    write_review(tmp_path, csv=csv, effect={"measure": "ZCOR", "columns": {"ri": "r", "ni": "n"}})
+    assert problems(tmp_path) == f"reviews/demo/studies.csv, {expected}"

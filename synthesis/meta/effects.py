@@ -10,6 +10,8 @@ events in both arms are dropped for OR and RR, as the Cochrane Handbook
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,8 @@ from scipy.special import gammaln
 from synthesis.meta.checks import as_float_array, format_rows
 from synthesis.errors import DataError
 
-__all__ = ["effect_sizes", "aggregate_effects", "MEASURES", "COUNT_ARGUMENTS", "hedges_correction"]
+__all__ = ["effect_sizes", "aggregate_effects", "MEASURES", "COUNT_ARGUMENTS", "hedges_correction", "BadCells",
+           "InvalidCells"]
 
 #: measure -> the groups of column arguments it accepts (one group must be complete)
 MEASURES: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -65,31 +68,109 @@ def _column(data: pd.DataFrame | None, spec: Any, arg: str, n: int | None) -> np
     return values
 
 
-def _check_counts(values: dict[str, np.ndarray], labels: dict[str, str]) -> None:
-    for arg, arr in values.items():
-        if arg not in COUNT_ARGUMENTS:
-            continue
-        bad = np.flatnonzero(np.isfinite(arr) & ((arr < 0) | (arr != np.round(arr))))
-        if bad.size:
-            raise DataError(f"column {labels[arg]!r}, {format_rows(bad)}: {arr[bad[0]]:g} is not a "
-                            "count (must be a whole number >= 0)")
+#: the fewest participants (per group for SMD/MD) that give a sampling variance, and why
+_MIN_PARTICIPANTS = {"SMD": (2, " in each group: a standard deviation needs two"),
+                     "MD": (2, " in each group: a standard deviation needs two"),
+                     "ZCOR": (4, ": the variance of Fisher's z is 1/(n - 3)"),
+                     "COR": (2, ": the variance of a correlation divides by n - 1")}
+#: column arguments that must be above 0, and what they are
+_POSITIVE = {"sd1i": "standard deviation", "sd2i": "standard deviation", "vi": "variance",
+             "sei": "standard error"}
+_DETAILS_SHOWN = 3
+
+
+@dataclass(frozen=True)
+class BadCells:
+    """Cells of one column argument that cannot give a valid effect size.
+
+    ``rows`` are 0-based positions; ``details`` says what is wrong with each
+    of them (one text per row, e.g. ``"-3 is not a valid standard deviation
+    (must be > 0)"``). ``column`` is the data column the argument was read
+    from (the argument's own name when values were passed directly).
+    """
+
+    argument: str
+    column: str
+    rows: tuple[int, ...]
+    details: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """How the cells' column is named in a message: ``column 'sd1' (sd1i)`` or ``sd1i``."""
+        return _argument_name(self.argument, self.column)
+
+    def message(self) -> str:
+        """One line: the column, the rows and what is wrong (the first three problems).
+
+        Examples
+        --------
+        >>> BadCells("vi", "v", (2, 3), ("0 is not a valid variance (must be > 0)",
+        ...                              "-1 is not a valid variance (must be > 0)")).message()
+        "column 'v' (vi), rows 3 and 4: 0 is not a valid variance (must be > 0); -1 is not a valid variance (must be > 0)"
+        """
+        details = list(dict.fromkeys(self.details))
+        more = "; ..." if len(details) > _DETAILS_SHOWN else ""
+        return f"{self.name}, {format_rows(self.rows)}: {'; '.join(details[:_DETAILS_SHOWN])}{more}"
+
+
+class InvalidCells(DataError):
+    """Cells of the study data that cannot give a valid effect size (``.cells`` lists them)."""
+
+    def __init__(self, cells: list[BadCells]) -> None:
+        self.cells = cells
+        super().__init__("\n".join(c.message() for c in cells))
+
+
+def _argument_name(argument: str, column: str, *, with_argument: bool = True) -> str:
+    if column == argument:
+        return argument
+    return f"column {column!r} ({argument})" if with_argument else f"column {column!r}"
+
+
+def _check_cells(values: dict[str, np.ndarray], labels: dict[str, str], measure: str) -> None:
+    """Refuse every cell that cannot give a valid effect; missing cells (NaN) are allowed."""
+    found: list[BadCells] = []
+
+    def bad(arg: str, mask: np.ndarray, detail: Callable[[int], str]) -> None:
+        rows = np.flatnonzero(mask)
+        if rows.size:
+            found.append(BadCells(arg, labels[arg], tuple(int(r) for r in rows),
+                                  tuple(detail(int(r)) for r in rows)))
+
+    usable = {a: np.isfinite(v) for a, v in values.items()}  # not yet refused, not missing
+    for arg, v in values.items():
+        bad(arg, np.isinf(v), lambda r, v=v: f"{v[r]:g} is not a finite number; fix the value or leave "
+            "the cell empty")
+        if arg in COUNT_ARGUMENTS:
+            wrong = usable[arg] & ((v < 0) | (v != np.round(v)))
+            bad(arg, wrong, lambda r, v=v: f"{v[r]:g} is not a valid count (must be a whole number >= 0)")
+            usable[arg] &= ~wrong
+            if arg in ("n1i", "n2i", "ni"):
+                least, why = _MIN_PARTICIPANTS.get(measure, (1, ""))
+                few = usable[arg] & (v < least)
+                bad(arg, few, lambda r, v=v, m=least, w=why: f"{v[r]:g} is not a valid number of participants "
+                    f"(must be at least {m}{w})")
+                usable[arg] &= ~few
+        elif arg in _POSITIVE:
+            bad(arg, usable[arg] & (v <= 0), lambda r, v=v, what=_POSITIVE[arg]:
+                f"{v[r]:g} is not a valid {what} (must be > 0)")
+        elif arg == "ri":
+            bad(arg, usable[arg] & (np.abs(v) >= 1), lambda r, v=v: f"{v[r]:g} is not a valid correlation "
+                "(must lie strictly between -1 and 1)")
     for events, total in (("ai", "n1i"), ("ci", "n2i"), ("xi", "ni")):
         if events in values and total in values:
-            bad = np.flatnonzero(values[events] > values[total])
-            if bad.size:
-                raise DataError(f"column {labels[events]!r}, {format_rows(bad)}: more events than "
-                                f"participants in {labels[total]!r}; check the counts")
-    for sd in ("sd1i", "sd2i"):
-        if sd in values:
-            bad = np.flatnonzero(values[sd] < 0)
-            if bad.size:
-                raise DataError(f"column {labels[sd]!r}, {format_rows(bad)}: {values[sd][bad[0]]:g} "
-                                "is not a valid standard deviation (must be >= 0)")
-    if "ri" in values:
-        bad = np.flatnonzero(np.abs(values["ri"]) > 1)
-        if bad.size:
-            raise DataError(f"column {labels['ri']!r}, {format_rows(bad)}: a correlation must lie "
-                            "between -1 and 1")
+            e, n = values[events], values[total]
+            where = _argument_name(total, labels[total], with_argument=False)
+            bad(events, usable[events] & usable[total] & (e > n), lambda r, e=e, n=n, w=where:
+                f"{e[r]:g} events but only {n[r]:g} participants in {w}; check the counts")
+    for events, others in (("ai", "bi"), ("ci", "di")):
+        if events in values and others in values:
+            e, o = values[events], values[others]
+            where = _argument_name(others, labels[others], with_argument=False)
+            bad(events, usable[events] & usable[others] & (e + o == 0), lambda r, w=where:
+                f"0 events and 0 non-events in {w}: the group has no participants")
+    if found:
+        raise InvalidCells(found)
 
 
 def _two_by_two(v: dict[str, np.ndarray], measure: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -145,14 +226,21 @@ def effect_sizes(data: pd.DataFrame | None = None, measure: str = "GEN", *,
     Returns
     -------
     DataFrame
-        With ``yi`` and ``vi``. Rows whose effect cannot be computed (missing
-        input, double-zero studies for OR/RR) get NaN and a warning.
+        With ``yi`` and ``vi``. Rows with a missing input get NaN; double-zero
+        studies for OR/RR get NaN and a warning.
 
     Raises
     ------
     DataError
-        Unknown measure, missing or unknown columns, non-numeric cells,
-        impossible counts (events > n), negative standard deviations.
+        Unknown measure, missing or unknown columns, non-numeric cells.
+    InvalidCells
+        (a :class:`~synthesis.errors.DataError`) for every cell that cannot give
+        a valid effect, naming the rows (1-based), the argument and its column:
+        infinite values; counts that are negative or not whole, or more events
+        than participants; too few participants (fewer than 2 per group for
+        SMD/MD, 4 for ZCOR, 2 for COR, 1 otherwise); standard deviations,
+        variances or standard errors that are not above 0; correlations not
+        strictly between -1 and 1. ``.cells`` lists them as :class:`BadCells`.
 
     Examples
     --------
@@ -161,6 +249,13 @@ def effect_sizes(data: pd.DataFrame | None = None, measure: str = "GEN", *,
     >>> es = effect_sizes(d, "RR", ai="tpos", bi="tneg", ci="cpos", di="cneg")
     >>> es["yi"].round(4).tolist()
     [-0.8893, -1.5854]
+
+    A cell that cannot give a valid effect is refused, naming the row and the argument:
+
+    >>> effect_sizes(None, "ZCOR", ri=[0.3, 0.5], ni=[40, 2])
+    Traceback (most recent call last):
+    ...
+    synthesis.meta.effects.InvalidCells: ni, row 2: 2 is not a valid number of participants (must be at least 4: the variance of Fisher's z is 1/(n - 3))
     """
     measure = str(measure).upper()
     if measure not in MEASURES:
@@ -185,7 +280,7 @@ def effect_sizes(data: pd.DataFrame | None = None, measure: str = "GEN", *,
             if values[a].size != n:
                 raise DataError(f"{a} has {values[a].size} values but {group[0]} has {n}")
     labels = {a: columns[a] if isinstance(columns[a], str) else a for a in group}
-    _check_counts(values, labels)
+    _check_cells(values, labels, measure)
     keep = np.ones(n, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         if measure in ("SMD", "MD"):

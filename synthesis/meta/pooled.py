@@ -32,12 +32,12 @@ def normalise_level(level: float) -> float:
     >>> normalise_level(95), normalise_level(0.9)
     (0.95, 0.9)
     """
-    level = float(level)
-    if level > 1:
-        level /= 100
-    if not 0 < level < 1:
+    fraction = float(level)
+    if fraction > 1:
+        fraction /= 100
+    if not 0 < fraction < 1:
         raise ValueError(f"level must lie between 0 and 1 (or 0 and 100), got {level!r}")
-    return level
+    return fraction
 
 
 def resolve_inputs(yi: Any, vi: Any = None, *, sei: Any = None, data: pd.DataFrame | None = None,
@@ -375,11 +375,15 @@ def fit_pooled(y: np.ndarray, v: np.ndarray, labels: np.ndarray | None, *, metho
                       weights=100 * fit.w / fit.w.sum(), s2=float(s2), fit_info=info, kept=kept)
 
 
+#: the tests and intervals: normal (``z``) or Hartung-Knapp-Sidik-Jonkman (``knha``)
+TESTS = ("z", "knha")
+
+
 def check_test(test: str) -> str:
     """Validate the test name (``z`` or ``knha``; ``hksj`` accepted as an alias)."""
     t = str(test).lower()
     t = {"hksj": "knha", "hk": "knha", "t": "knha"}.get(t, t)
-    if t not in ("z", "knha"):
+    if t not in TESTS:
         raise ValueError(f"unknown test {test!r}; choose 'z' or 'knha' (Hartung-Knapp-Sidik-Jonkman)")
     return t
 
