@@ -31,8 +31,8 @@ _EXPORTS = {
     "trim_and_fill": "synthesis.meta.small_study",
     "leave_one_out": "synthesis.meta.case_diagnostics",
     "influence": "synthesis.meta.case_diagnostics",
-    "forest_plot": "synthesis.report.figures",
-    "funnel_plot": "synthesis.report.figures",
+    "forest_plot": "synthesis.report.plots",
+    "funnel_plot": "synthesis.report.plots",
     "load_review": "synthesis.review.loader",
 }
 

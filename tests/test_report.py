@@ -10,8 +10,11 @@ import pytest
 from conftest import open_page
 from bs4 import BeautifulSoup
 
+from synthesis.grading.certainty import assess_certainty
+from synthesis.grading.rating import Certainty, Downgrade
+from synthesis.report import appendix as A
 from synthesis.report import sections as R
-from synthesis.grading.certainty import Certainty, Downgrade, assess_certainty
+from synthesis.report import tables as T
 
 HOSTILE = "<script>alert(1)</script>"
 TITLE = 'Tutoring & "reading" <review>'
@@ -53,17 +56,17 @@ def studies() -> pd.DataFrame:
 # ---------------------------------------------------------------- escaping
 def test_hostile_label_shows_as_text_in_every_table(studies):
     parts = [
-        R.studies_table(studies, risk_of_bias="rob", weights=[20, 50, 30], extra=["year"]),
-        R.moderator_table(pd.DataFrame({"label": [HOSTILE], "term": [HOSTILE], "estimate": [0.1], "ci_lb": [0.0],
+        T.studies_table(studies, risk_of_bias="rob", weights=[20, 50, 30], extra=["year"]),
+        T.moderator_table(pd.DataFrame({"label": [HOSTILE], "term": [HOSTILE], "estimate": [0.1], "ci_lb": [0.0],
                                         "ci_ub": [0.2], "pval": [0.04], "k": [9]}),
                           subgroups=pd.DataFrame({"k": [3], "estimate": [0.1], "ci_lb": [0], "ci_ub": [0.2]},
                                                  index=[HOSTILE]), subgroup_name=HOSTILE),
-        R.strategy_table(pd.DataFrame({"strategy": [HOSTILE], "estimate": [0.1], "ci_lb": [0.0], "ci_ub": [0.2]})),
+        T.strategy_table(pd.DataFrame({"strategy": [HOSTILE], "estimate": [0.1], "ci_lb": [0.0], "ci_ub": [0.2]})),
         R.headline_section(HOSTILE, HOSTILE, "low", HOSTILE, HOSTILE, title=HOSTILE),
         R.certainty_section(_certainty()),
         R.probability_section(0.9, 0.5, 0.1, HOSTILE, False, [HOSTILE]),
-        R.version_section(HOSTILE, HOSTILE, {HOSTILE: HOSTILE}, pd.DataFrame({"what": [HOSTILE]})),
-        R.methods_section(measure=HOSTILE, method=HOSTILE, test=HOSTILE, prior=HOSTILE, extra=[HOSTILE]),
+        T.version_section(HOSTILE, HOSTILE, {HOSTILE: HOSTILE}, pd.DataFrame({"what": [HOSTILE]})),
+        A.methods_section(measure=HOSTILE, method=HOSTILE, test=HOSTILE, prior=HOSTILE, extra=[HOSTILE]),
         R.section(HOSTILE, "", intro=HOSTILE),
         R.banner_simulated(HOSTILE),
     ]
@@ -148,15 +151,15 @@ def test_moderator_table_rows():
                       "ci_ub": [0.02, 0.0], "pval": [0.0004, 0.05], "k": [12, 12], "note": ["", ""]})
     sub = pd.DataFrame({"k": [5, 7], "estimate": [0.3, 0.1], "ci_lb": [0.1, -0.1], "ci_ub": [0.5, 0.3]},
                        index=pd.Index(["primary", "secondary"], name="phase"))
-    soup = _soup(R.moderator_table(t, sub, subgroup_name="Phase", subgroup_pval=0.2))
+    soup = _soup(T.moderator_table(t, sub, subgroup_name="Phase", subgroup_pval=0.2))
     rows = [[td.get_text() for td in tr.find_all("td")] for tr in soup.find("tbody").find_all("tr")]
     assert rows[0] == ["Dose (hours)", "per unit increase", "0.01 (0.00 to 0.02)", "<0.001", "12"]
     assert rows[1] == ["Phase", "secondary vs reference", "-0.20 (-0.40 to 0.00)", "0.050", "12"]
     assert rows[2] == ["Phase: primary", "effect within subgroup", "0.30 (0.10 to 0.50)", "0.200", "5"]
     failed = pd.DataFrame({"label": ["X"], "term": [""], "estimate": [np.nan], "ci_lb": [np.nan], "ci_ub": [np.nan],
                            "pval": [np.nan], "k": [0], "note": ["too few studies"]})
-    assert "too few studies" in _soup(R.moderator_table(failed)).get_text()
-    assert "No moderators" in R.moderator_table(None)
+    assert "too few studies" in _soup(T.moderator_table(failed)).get_text()
+    assert "No moderators" in T.moderator_table(None)
 
 
 def test_strategy_table_ranked_with_intervals_and_probabilities():
@@ -164,47 +167,47 @@ def test_strategy_table_ranked_with_intervals_and_probabilities():
                       "prob_gt_0": [0.6, 0.999, 0.99], "prob_best": [0.05, 0.7, 0.25],
                       "rank_lb": [2, 1, 1], "rank_ub": [3, 2, 3]},
                      index=pd.Index(["Reminders", "Outreach", "Audit"], name="strategy"))
-    soup = _soup(R.strategy_table(t))
+    soup = _soup(T.strategy_table(t))
     head = [th.get_text() for th in soup.find_all("th")]
     assert head == ["Rank", "Rank (interval)", "Strategy", "Effect (95% interval)", "Chance it helps",
                     "Chance it is the best"]
     rows = [[td.get_text() for td in tr.find_all("td")] for tr in soup.find("tbody").find_all("tr")]
     assert rows[0] == ["1", "1 to 2", "Outreach", "0.35 (0.10 to 0.60)", ">99%", "70%"]
     assert [r[2] for r in rows] == ["Outreach", "Audit", "Reminders"]
-    lower = _soup(R.strategy_table(t, higher_is_better=False))
+    lower = _soup(T.strategy_table(t, higher_is_better=False))
     assert lower.find("tbody").find("tr").find_all("td")[2].get_text() == "Reminders"
     with pytest.raises(ValueError, match="interval columns"):
-        R.strategy_table(pd.DataFrame({"strategy": ["a"], "estimate": [1.0]}))
+        T.strategy_table(pd.DataFrame({"strategy": ["a"], "estimate": [1.0]}))
 
 
 def test_studies_table_effects_weights_ratio(studies):
-    soup = _soup(R.studies_table(studies, risk_of_bias="rob", weights=[20, 50, 30], extra=["year"]))
+    soup = _soup(T.studies_table(studies, risk_of_bias="rob", weights=[20, 50, 30], extra=["year"]))
     head = [th.get_text() for th in soup.find_all("th")]
     assert head == ["Study", "Citation", "year", "Effect (95% CI)", "Weight", "Risk of bias"]
     rows = [[td.get_text() for td in tr.find_all("td")] for tr in soup.find("tbody").find_all("tr")]
     assert rows[1] == ["Smith & Jones (2019)", "Smith J. http://example.org", "2019", "0.50 (0.30 to 0.70)",
                        "50.0%", "high"]
     assert rows[2][1] == "" and rows[2][-1] == ""
-    ratio = _soup(R.studies_table(pd.DataFrame({"study": ["a"], "yi": [np.log(2.0)], "vi": [0.0]}), measure="OR",
+    ratio = _soup(T.studies_table(pd.DataFrame({"study": ["a"], "yi": [np.log(2.0)], "vi": [0.0]}), measure="OR",
                                   citation=None))
     assert [td.get_text() for td in ratio.find_all("td")] == ["a", "2.00 (2.00 to 2.00)"]
     assert ratio.find_all("th")[1].get_text() == "Odds ratio (95% CI)"
 
 
 def test_version_section_variants():
-    first = _soup(R.version_section(1, "2025-03-01T10:00:00+00:00", "f" * 64))
+    first = _soup(T.version_section(1, "2025-03-01T10:00:00+00:00", "f" * 64))
     dds = [dd.get_text() for dd in first.find_all("dd")]
     assert dds == ["v1", "2025-03-01T10:00:00+00:00", "f" * 64]
     assert "first version" in first.get_text()
-    same = R.version_section("v2", "d", {"data": "aa", "parameters": "bb"}, pd.DataFrame())
+    same = T.version_section("v2", "d", {"data": "aa", "parameters": "bb"}, pd.DataFrame())
     assert "Nothing in the results changed" in same and "Parameters" in same
-    changes = _soup(R.version_section("v3", "d", "x", pd.DataFrame({"what": ["estimate"], "before": [0.2],
+    changes = _soup(T.version_section("v3", "d", "x", pd.DataFrame({"what": ["estimate"], "before": [0.2],
                                                                    "after": [0.25]})))
     assert [td.get_text() for td in changes.find("tbody").find_all("td")] == ["estimate", "0.2", "0.25"]
 
 
 def test_methods_section_names_estimators_and_priors():
-    text = _soup(R.methods_section(measure="OR", method="DL", test="z", level=0.9, k=13,
+    text = _soup(A.methods_section(measure="OR", method="DL", test="z", level=0.9, k=13,
                                    prior="mu ~ Normal(0, 1); tau ~ Half-Normal(0.5)",
                                    sampler={"sampler": "nuts", "chains": 4, "draws": 1000, "seed": 1},
                                    natural_units="EEF months' progress conversion.")).get_text()
@@ -212,7 +215,7 @@ def test_methods_section_names_estimators_and_priors():
                    "tau ~ Half-Normal(0.5)", "chains 4", "Egger", "trim-and-fill", "GRADE", "Santesso",
                    "EEF months"):
         assert needle in text, needle
-    assert "Egger's regression test" not in R.methods_section(measure="SMD", method="REML", bias_tests=False)
+    assert "Egger's regression test" not in A.methods_section(measure="SMD", method="REML", bias_tests=False)
 
 
 def test_render_joins_sections_and_is_displayable():
@@ -246,7 +249,7 @@ def test_headline_visible_in_first_viewport(tmp_path, browser):
         "One-to-one tutoring probably improves reading attainment.", _certainty(),
         "about 3 months' additional progress (95% CI 1 to 5 months)", "SMD 0.22 (95% CI 0.08 to 0.36)",
         title=TITLE)]).data
-    rest = R.render([R.certainty_section(_certainty()), R.methods_section(measure="SMD", method="REML")]).data
+    rest = R.render([R.certainty_section(_certainty()), A.methods_section(measure="SMD", method="REML")]).data
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_code_cell("display(head)", execution_count=1, outputs=[

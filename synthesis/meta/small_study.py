@@ -15,7 +15,11 @@ from synthesis.meta import core as _rma
 from synthesis.meta.pooled import MetaResult, StatisticAliases, fit_pooled
 from synthesis.meta.regression import fit_regression
 
-__all__ = ["egger_test", "EggerResult", "begg_test", "BeggResult", "trim_and_fill", "TrimFillResult"]
+__all__ = ["egger_test", "EggerResult", "begg_test", "BeggResult", "trim_and_fill", "TrimFillResult",
+           "MIN_STUDIES"]
+
+#: fewest studies for which small-study tests are reported and rated (Sterne et al. 2011, BMJ 343:d4002)
+MIN_STUDIES = 10
 
 
 @dataclass(frozen=True)
