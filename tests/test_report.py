@@ -278,3 +278,94 @@ def test_sections_accept_certainty_as_results_json():
     assert R.certainty_section(c.to_dict()) == R.certainty_section(c)
     assert R.headline_section("Q", "A", c.to_dict(), None, None) == R.headline_section("Q", "A", c, None, None)
     assert "Not rated down." in R.headline_section("Q", "A", Certainty("high", ()), None, None)
+
+
+# ---------------------------------------------------------------- templates and definitions
+REPORT_DIR = Path(R.__file__).parent
+HTML_TAG = re.compile(r"</?(section|div|p|table|thead|tbody|tr|td|th|span|figure|figcaption|img|ul|li|dl|dt|"
+                      r"dd|h[1-6]|style|strong|code|caption)\b", re.IGNORECASE)
+
+
+def _code_strings(path: Path) -> list[tuple[int, str]]:
+    """String constants of a module that are not docstrings (f-string parts included)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docstrings.add(id(first.value))
+    return [(n.lineno, n.value) for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings]
+
+
+def test_no_html_is_assembled_in_python():
+    """Every tag of the page comes from a template under synthesis/report/templates."""
+    modules = list(REPORT_DIR.rglob("*.py")) + list((REPORT_DIR.parent / "grading").glob("*.py"))
+    found = [f"{path.name}:{line}: {text!r}" for path in modules for line, text in _code_strings(path)
+             if HTML_TAG.search(text)]
+    assert found == []
+
+
+def test_every_template_autoescapes_and_renders_hostile_text_as_text():
+    from synthesis.report.templating import environment, render_template
+
+    env = environment()
+    names = [n for n in env.list_templates() if n.endswith(".html.j2")]
+    assert {"headline.html.j2", "certainty.html.j2", "probability.html.j2", "table.html.j2", "version.html.j2",
+            "methods.html.j2", "figure.html.j2", "section.html.j2", "report.html.j2", "banner.html.j2"} <= set(names)
+    assert all(env.autoescape(n) for n in names)
+    out = render_template("figure.html.j2", data="AAAA", alt=HOSTILE, width=10, height=5, caption=HOSTILE)
+    _assert_safe(out)
+    assert _soup(out).find("img")["alt"] == HOSTILE and _soup(out).find("figcaption").get_text() == HOSTILE
+    table = render_template("table.html.j2", headers=[HOSTILE], rows=[[HOSTILE]], numeric=[True], caption=HOSTILE,
+                            css_class="syn-table")
+    _assert_safe(table)
+    assert _soup(table).find("td").get_text() == HOSTILE and "syn-num" in _soup(table).find("td")["class"]
+    # a plain string given as a section body is text, not markup
+    assert "&lt;script&gt;" in R.section("Title", HOSTILE)
+
+
+def test_each_section_is_self_contained_when_displayed_alone():
+    """A notebook cell's output carries the block the stylesheet styles, so cells can be moved freely."""
+    for part in (R.banner_simulated(), R.certainty_section(_certainty()), A.methods_section(measure="SMD", method="DL"),
+                 T.version_section("v1", "today", "abc")):
+        shown = _soup(part._repr_html_())
+        root = shown.find("div", class_="syn-report")
+        assert root is not None and root.find(True) is not None
+        assert str(part) in part._repr_html_() and "characters of HTML" in repr(part)
+
+
+def test_measure_and_method_words_cover_the_engine():
+    from synthesis.grading.measures import MEASURE_WORDS, back_transform, measure_words
+    from synthesis.meta.core import METHODS
+    from synthesis.meta.effects import MEASURES
+
+    assert set(MEASURE_WORDS) == set(MEASURES)
+    assert set(A.METHOD_NAMES) - set(METHODS) == {"FE"} and A.METHOD_NAMES["FE"] == A.METHOD_NAMES["EE"]
+    for m in MEASURES:
+        words = measure_words(m)
+        assert words.name and words.label[0].isupper() and words.detail.startswith(words.name)
+    assert back_transform("OR") is np.exp and back_transform("RR") is np.exp and back_transform("RD") is None
+
+
+def test_notebook_is_the_outline_of_the_page():
+    import json
+
+    nb = json.loads((REPORT_DIR.parents[1] / "notebooks" / "review.ipynb").read_text(encoding="utf-8"))
+    cells = nb["cells"]
+    assert cells[0]["cell_type"] == "markdown" and "outline" in "".join(cells[0]["source"])
+    shown = [c for c in cells if c["cell_type"] == "code" and not set(c["metadata"].get("tags", []))]
+    calls = ["".join(c["source"]).strip() for c in shown]
+    assert calls == ["report.banner(analysis)", "report.headline(analysis)", "report.certainty(analysis)",
+                     "report.probability(analysis)", "report.where_it_works(analysis)", "report.figures(analysis)",
+                     "report.studies(analysis)", "report.version(analysis, manifest_draft, previous_manifest)",
+                     "report.methods(analysis)"]
+    from synthesis import report
+    from synthesis.report import page
+
+    for call in calls:
+        name = call.split("(")[0].split(".")[1]
+        assert getattr(report, name) is getattr(page, name), name

@@ -169,9 +169,11 @@ def figures(a: ReviewAnalysis) -> Fragment:
                                         "area would not be statistically significant; gaps there can "
                                         "suggest missing studies."))
     if a.bayes is not None and hasattr(a.bayes, "density"):
-        post = plots.posterior_plot(a.bayes.density("mu"), mid=_spec_get(spec, "decision.mid"),
-                                    direction=_direction(a), xlabel=f"Average effect ({words.short})",
-                                    transform=transform)
+        mid = _spec_get(spec, "decision.mid")
+        post = plots.posterior_plot(a.bayes.density("mu"), mid=mid, direction=_direction(a),
+                                    xlabel=f"Average effect ({words.short})", transform=transform,
+                                    prob_any=a.bayes_probability(0.0),
+                                    prob_mid=a.bayes_probability(float(mid)) if mid is not None else None)
         out.append(plots.figure_to_html(post, caption="How likely each size of average effect is, given "
                                         "the studies and the prior (Bayesian model)."))
     return section("What the studies show", out)

@@ -47,7 +47,8 @@ def _prob_beyond(x: np.ndarray, dens: np.ndarray, draws: np.ndarray | None, thre
 
 def posterior_plot(draws_or_density: Any, *, mid: float | None = None, null: float = 0.0,
                    direction: str = "higher_is_better", xlabel: str = "Average effect",
-                   transform: Callable[[float], float] | None = None, title: str | None = None) -> Figure:
+                   transform: Callable[[float], float] | None = None, title: str | None = None,
+                   prob_any: float | None = None, prob_mid: float | None = None) -> Figure:
     """Posterior of the effect with no effect and the MID marked; P(beyond MID) shaded.
 
     Parameters
@@ -63,6 +64,10 @@ def posterior_plot(draws_or_density: Any, *, mid: float | None = None, null: flo
         Which side is benefit.
     transform : callable, optional
         Back-transformation for tick labels.
+    prob_any, prob_mid : float, optional
+        The model's own probabilities of any benefit and of a benefit beyond the
+        MID, so the legend says what the page's tables say; computed from the
+        draws or the density when not given.
 
     Examples
     --------
@@ -77,7 +82,7 @@ def posterior_plot(draws_or_density: Any, *, mid: float | None = None, null: flo
     x, dens, draws = _density(draws_or_density)
     upper = direction == "higher_is_better"
     sign = 1.0 if upper else -1.0
-    p0 = _prob_beyond(x, dens, draws, null, upper)
+    p0 = prob_any if finite(prob_any) else _prob_beyond(x, dens, draws, null, upper)
     fig = new_figure(7.0, 4.0)
     with matplotlib.rc_context(STYLE):
         ax = fig.subplots()
@@ -89,7 +94,7 @@ def posterior_plot(draws_or_density: Any, *, mid: float | None = None, null: flo
         alt = f"Posterior distribution of the {xlabel.lower()}: {probability(p0)} chance of any benefit"
         if finite(mid) and float(mid) != 0:
             thr = null + sign * abs(float(mid))
-            pm = _prob_beyond(x, dens, draws, thr, upper)
+            pm = prob_mid if finite(prob_mid) else _prob_beyond(x, dens, draws, thr, upper)
             beyond = x > thr if upper else x < thr
             ax.fill_between(x, 0, dens, where=beyond, color=OKABE_ITO["green"], alpha=0.8, linewidth=0,
                             label=f"Benefit ≥ MID ({number(thr, transform=transform)}): {probability(pm)}")
