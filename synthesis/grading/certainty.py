@@ -64,6 +64,7 @@ from typing import Any
 import numpy as np
 
 from synthesis.errors import DataError, ReviewError
+from synthesis.grading.measures import back_transform
 from synthesis.grading.rating import LEVELS, Certainty, Downgrade
 from synthesis.grading.units import orient
 from synthesis.meta.small_study import MIN_STUDIES
@@ -94,11 +95,6 @@ def _finite(x: Any) -> bool:
         return x is not None and math.isfinite(float(x))
     except (TypeError, ValueError):
         return False
-
-
-def _transform(measure: str | None) -> Any:
-    """Ratios (log scale in the engine) are shown exponentiated in the reasons."""
-    return math.exp if measure in ("OR", "RR") else None
 
 
 def _count(x: float) -> str:
@@ -226,7 +222,7 @@ def rate_inconsistency(I2: float | None, pi_lb: float | None, pi_ub: float | Non
         return Downgrade("inconsistency", 0, f"Results varied somewhat between studies (I² = {percent(i2)}), "
                          "but not enough to rate down without a prediction interval.")
     _, lo, hi = orient(0.0, float(pi_lb), float(pi_ub), direction)
-    pi_text = f"prediction interval {interval(pi_lb, pi_ub, transform=_transform(measure))}"
+    pi_text = f"prediction interval {interval(pi_lb, pi_ub, transform=back_transform(measure))}"
     if i2 >= I2_VERY_SERIOUS and lo < -m and hi > m:
         what = "important harm to important benefit" if m > 0 else "harm to benefit"
         return Downgrade("inconsistency", 2, f"Results varied a lot between studies (I² = {percent(i2)}), "
@@ -283,7 +279,7 @@ def rate_imprecision(ci_lb: float, ci_ub: float, *, estimate: float | None = Non
     b, lo, hi = orient(est, float(ci_lb), float(ci_ub), direction)
     m = abs(float(mid)) if _finite(mid) and float(mid) != 0 else 0.0
     ci_text = (f"{level_percent(level)} confidence interval "
-               f"({interval(ci_lb, ci_ub, transform=_transform(measure))})")
+               f"({interval(ci_lb, ci_ub, transform=back_transform(measure))})")
     if m > 0 and abs(b) < m:
         thresholds = [-m, m]
     elif m > 0:
@@ -352,8 +348,8 @@ def rate_publication_bias(egger_p: float | None, estimate: float, adjusted_estim
     moved = abs(a - b) > shift * abs(b) and abs(a - b) > 1e-12
     crosses_null = (b > 0) != (a > 0) or (b < 0) != (a < 0)
     crosses_mid = m is not None and m > 0 and (b >= m) != (a >= m)
-    change = (f"from {number(estimate, transform=_transform(measure))} "
-              f"to {number(adjusted_estimate, transform=_transform(measure))}")
+    change = (f"from {number(estimate, transform=back_transform(measure))} "
+              f"to {number(adjusted_estimate, transform=back_transform(measure))}")
     if moved or crosses_null or crosses_mid:
         return Downgrade("publication_bias", 1, f"Smaller studies reported different effects (Egger's test "
                          f"p = {p_value(p)}), and allowing for possibly missing studies (trim-and-fill) moves "

@@ -29,7 +29,7 @@ import numpy as np
 from scipy import stats
 
 from synthesis.errors import DataError
-from synthesis.grading.measures import RATIO_MEASURES, measure_words
+from synthesis.grading.measures import RATIO_MEASURES, back_transform, measure_words
 from synthesis.numbers import interval, level_percent, number, round_half_up
 
 __all__ = ["EEF_TABLE", "eef_months", "absolute_effect", "AbsoluteEffect", "smd_to_u3",
@@ -253,7 +253,7 @@ def format_effect(measure: str, estimate: float, ci_lb: float, ci_ub: float, *,
     'SMD 0.25 (95% CI 0.10 to 0.40)'
     """
     m = str(measure).upper()
-    transform = math.exp if m in RATIO_MEASURES else None
+    transform = back_transform(m)
     return (f"{measure_words(m).short} {number(estimate, digits, transform)} ({_level_text(level)} CI "
             f"{interval(ci_lb, ci_ub, digits, transform)})")
 
