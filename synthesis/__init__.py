@@ -38,8 +38,8 @@ _EXPORTS = {
     "LeaveOneOutResult": "synthesis.meta.case_diagnostics",
     "influence": "synthesis.meta.case_diagnostics",
     "InfluenceResult": "synthesis.meta.case_diagnostics",
-    "forest_plot": "synthesis.report.figures",
-    "funnel_plot": "synthesis.report.figures",
+    "forest_plot": "synthesis.report.plots",
+    "funnel_plot": "synthesis.report.plots",
     "load_review": "synthesis.review.loader",
 }
 

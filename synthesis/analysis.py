@@ -18,16 +18,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synthesis.meta.small_study import BeggResult, EggerResult, TrimFillResult, begg_test, egger_test, trim_and_fill
+from synthesis.meta.small_study import (MIN_STUDIES, BeggResult, EggerResult, TrimFillResult, begg_test, egger_test,
+                                        trim_and_fill)
 from synthesis.meta.case_diagnostics import influence, leave_one_out
 from synthesis.meta.pooled import MetaResult, meta_analysis
 from synthesis.meta.regression import SubgroupResult, meta_regression, subgroup_analysis
+from synthesis.results import jsonable
 
 __all__ = ["analyse_review", "ReviewAnalysis", "moderator_table"]
-
-#: fewest studies for which small-study tests are reported (Sterne et al. 2011, BMJ 343:d4002)
-MIN_STUDIES_FOR_BIAS_TESTS = 10
-
 
 def _spec_get(obj: Any, dotted: str, default: Any = None) -> Any:
     for part in dotted.split("."):
@@ -217,27 +215,11 @@ class ReviewAnalysis:
             out["natural_units"] = self.natural_units.to_dict()
         if self.bayes is not None and hasattr(self.bayes, "to_dict"):
             out["bayes"] = self.bayes.to_dict()
-        return _jsonable(out)
+        return jsonable(out)
 
     def write_results(self, path: str | Path) -> None:
         """Write :meth:`results` as JSON (the pipeline reads it into the manifest)."""
         Path(path).write_text(json.dumps(self.results(), indent=2, sort_keys=True), encoding="utf-8")
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return None if not np.isfinite(obj) else float(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    return obj
 
 
 #: assumed correlation of sampling errors between effect sizes of the same study
@@ -290,9 +272,9 @@ def frequentist_analysis(review: Any) -> ReviewAnalysis:
         result.egger_classic = egger_test(meta, "lm")
         result.begg = begg_test(meta)
         result.trimfill = trim_and_fill(meta)
-        if meta.k < MIN_STUDIES_FOR_BIAS_TESTS:
+        if meta.k < MIN_STUDIES:
             result.notes.append(f"Only {meta.k} studies: tests for small-study effects have little power "
-                                f"below {MIN_STUDIES_FOR_BIAS_TESTS} studies and are not used for the rating.")
+                                f"below {MIN_STUDIES} studies and are not used for the rating.")
     moderators = list(_spec_get(spec, "moderators", []) or [])
     if moderators:
         result.moderators = moderator_table(data, moderators, method=method, test=test, level=level)
@@ -384,8 +366,9 @@ def _plural(noun_phrase: str) -> bool:
 
 def rate_and_answer(analysis: ReviewAnalysis) -> None:
     """Fill in the certainty rating, the natural-unit effect and the one-sentence answer."""
-    from synthesis.grading.certainty import assess_certainty, direction_of_effect, plain_language_answer
+    from synthesis.grading.certainty import assess_certainty
     from synthesis.grading.units import natural_units
+    from synthesis.grading.wording import direction_of_effect, plain_language_answer
 
     spec, data, meta = analysis.spec, analysis.data, analysis.meta
     direction = _spec_get(spec, "effect.direction", "higher_is_better")
@@ -396,7 +379,7 @@ def rate_and_answer(analysis: ReviewAnalysis) -> None:
     # participants are counted over every row of the study data (the rows are the studies' arms)
     total_n = (float(pd.to_numeric(analysis.review.data[n_column], errors="coerce").sum())
                if n_column else None)
-    use_bias_tests = meta.k >= MIN_STUDIES_FOR_BIAS_TESTS
+    use_bias_tests = meta.k >= MIN_STUDIES
     analysis.certainty = assess_certainty(
         meta, risk_of_bias=data[rob_column].tolist() if rob_column else None,
         egger=analysis.egger if use_bias_tests else None,

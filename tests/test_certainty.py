@@ -6,9 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from synthesis.grading.certainty import (Certainty, Downgrade, assess_certainty, direction_of_effect, is_beneficial,
-                                 plain_language_answer, rate_imprecision, rate_inconsistency,
-                                 rate_indirectness, rate_publication_bias, rate_risk_of_bias)
+from synthesis.grading.certainty import (assess_certainty, rate_imprecision, rate_inconsistency, rate_indirectness,
+                                         rate_publication_bias, rate_risk_of_bias)
+from synthesis.grading.rating import Certainty, Downgrade
+from synthesis.grading.wording import direction_of_effect, is_beneficial, plain_language_answer
 from synthesis.errors import DataError, ReviewError
 
 

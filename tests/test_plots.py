@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from synthesis.errors import DataError
-from synthesis.report.figures import (OKABE_ITO, alt_text, figure_to_html, forest_plot, funnel_plot, moderator_plot,
+from synthesis.report.plots import (OKABE_ITO, alt_text, figure_to_html, forest_plot, funnel_plot, moderator_plot,
                              posterior_plot, strategy_plot)
 
 YI = np.array([-0.2, 0.1, 0.35, 0.5, 0.8])

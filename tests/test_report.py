@@ -10,8 +10,11 @@ import pytest
 from conftest import open_page
 from bs4 import BeautifulSoup
 
+from synthesis.grading.certainty import assess_certainty
+from synthesis.grading.rating import Certainty, Downgrade
+from synthesis.report import appendix as A
 from synthesis.report import sections as R
-from synthesis.grading.certainty import Certainty, Downgrade, assess_certainty
+from synthesis.report import tables as T
 
 HOSTILE = "<script>alert(1)</script>"
 TITLE = 'Tutoring & "reading" <review>'
@@ -53,17 +56,17 @@ def studies() -> pd.DataFrame:
 # ---------------------------------------------------------------- escaping
 def test_hostile_label_shows_as_text_in_every_table(studies):
     parts = [
-        R.studies_table(studies, risk_of_bias="rob", weights=[20, 50, 30], extra=["year"]),
-        R.moderator_table(pd.DataFrame({"label": [HOSTILE], "term": [HOSTILE], "estimate": [0.1], "ci_lb": [0.0],
+        T.studies_table(studies, risk_of_bias="rob", weights=[20, 50, 30], extra=["year"]),
+        T.moderator_table(pd.DataFrame({"label": [HOSTILE], "term": [HOSTILE], "estimate": [0.1], "ci_lb": [0.0],
                                         "ci_ub": [0.2], "pval": [0.04], "k": [9]}),
                           subgroups=pd.DataFrame({"k": [3], "estimate": [0.1], "ci_lb": [0], "ci_ub": [0.2]},
                                                  index=[HOSTILE]), subgroup_name=HOSTILE),
-        R.strategy_table(pd.DataFrame({"strategy": [HOSTILE], "estimate": [0.1], "ci_lb": [0.0], "ci_ub": [0.2]})),
+        T.strategy_table(pd.DataFrame({"strategy": [HOSTILE], "estimate": [0.1], "ci_lb": [0.0], "ci_ub": [0.2]})),
         R.headline_section(HOSTILE, HOSTILE, "low", HOSTILE, HOSTILE, title=HOSTILE),
         R.certainty_section(_certainty()),
         R.probability_section(0.9, 0.5, 0.1, HOSTILE, False, [HOSTILE]),
-        R.version_section(HOSTILE, HOSTILE, {HOSTILE: HOSTILE}, pd.DataFrame({"what": [HOSTILE]})),
-        R.methods_section(measure=HOSTILE, method=HOSTILE, test=HOSTILE, prior=HOSTILE, extra=[HOSTILE]),
+        T.version_section(HOSTILE, HOSTILE, {HOSTILE: HOSTILE}, pd.DataFrame({"what": [HOSTILE]})),
+        A.methods_section(measure=HOSTILE, method=HOSTILE, test=HOSTILE, prior=HOSTILE, extra=[HOSTILE]),
         R.section(HOSTILE, "", intro=HOSTILE),
         R.banner_simulated(HOSTILE),
     ]
@@ -148,15 +151,15 @@ def test_moderator_table_rows():
                       "ci_ub": [0.02, 0.0], "pval": [0.0004, 0.05], "k": [12, 12], "note": ["", ""]})
     sub = pd.DataFrame({"k": [5, 7], "estimate": [0.3, 0.1], "ci_lb": [0.1, -0.1], "ci_ub": [0.5, 0.3]},
                        index=pd.Index(["primary", "secondary"], name="phase"))
-    soup = _soup(R.moderator_table(t, sub, subgroup_name="Phase", subgroup_pval=0.2))
+    soup = _soup(T.moderator_table(t, sub, subgroup_name="Phase", subgroup_pval=0.2))
     rows = [[td.get_text() for td in tr.find_all("td")] for tr in soup.find("tbody").find_all("tr")]
     assert rows[0] == ["Dose (hours)", "per unit increase", "0.01 (0.00 to 0.02)", "<0.001", "12"]
     assert rows[1] == ["Phase", "secondary vs reference", "-0.20 (-0.40 to 0.00)", "0.050", "12"]
     assert rows[2] == ["Phase: primary", "effect within subgroup", "0.30 (0.10 to 0.50)", "0.200", "5"]
     failed = pd.DataFrame({"label": ["X"], "term": [""], "estimate": [np.nan], "ci_lb": [np.nan], "ci_ub": [np.nan],
                            "pval": [np.nan], "k": [0], "note": ["too few studies"]})
-    assert "too few studies" in _soup(R.moderator_table(failed)).get_text()
-    assert "No moderators" in R.moderator_table(None)
+    assert "too few studies" in _soup(T.moderator_table(failed)).get_text()
+    assert "No moderators" in T.moderator_table(None)
 
 
 def test_strategy_table_ranked_with_intervals_and_probabilities():
@@ -164,47 +167,47 @@ def test_strategy_table_ranked_with_intervals_and_probabilities():
                       "prob_gt_0": [0.6, 0.999, 0.99], "prob_best": [0.05, 0.7, 0.25],
                       "rank_lb": [2, 1, 1], "rank_ub": [3, 2, 3]},
                      index=pd.Index(["Reminders", "Outreach", "Audit"], name="strategy"))
-    soup = _soup(R.strategy_table(t))
+    soup = _soup(T.strategy_table(t))
     head = [th.get_text() for th in soup.find_all("th")]
     assert head == ["Rank", "Rank (interval)", "Strategy", "Effect (95% interval)", "Chance it helps",
                     "Chance it is the best"]
     rows = [[td.get_text() for td in tr.find_all("td")] for tr in soup.find("tbody").find_all("tr")]
     assert rows[0] == ["1", "1 to 2", "Outreach", "0.35 (0.10 to 0.60)", ">99%", "70%"]
     assert [r[2] for r in rows] == ["Outreach", "Audit", "Reminders"]
-    lower = _soup(R.strategy_table(t, higher_is_better=False))
+    lower = _soup(T.strategy_table(t, higher_is_better=False))
     assert lower.find("tbody").find("tr").find_all("td")[2].get_text() == "Reminders"
     with pytest.raises(ValueError, match="interval columns"):
-        R.strategy_table(pd.DataFrame({"strategy": ["a"], "estimate": [1.0]}))
+        T.strategy_table(pd.DataFrame({"strategy": ["a"], "estimate": [1.0]}))
 
 
 def test_studies_table_effects_weights_ratio(studies):
-    soup = _soup(R.studies_table(studies, risk_of_bias="rob", weights=[20, 50, 30], extra=["year"]))
+    soup = _soup(T.studies_table(studies, risk_of_bias="rob", weights=[20, 50, 30], extra=["year"]))
     head = [th.get_text() for th in soup.find_all("th")]
     assert head == ["Study", "Citation", "year", "Effect (95% CI)", "Weight", "Risk of bias"]
     rows = [[td.get_text() for td in tr.find_all("td")] for tr in soup.find("tbody").find_all("tr")]
     assert rows[1] == ["Smith & Jones (2019)", "Smith J. http://example.org", "2019", "0.50 (0.30 to 0.70)",
                        "50.0%", "high"]
     assert rows[2][1] == "" and rows[2][-1] == ""
-    ratio = _soup(R.studies_table(pd.DataFrame({"study": ["a"], "yi": [np.log(2.0)], "vi": [0.0]}), measure="OR",
+    ratio = _soup(T.studies_table(pd.DataFrame({"study": ["a"], "yi": [np.log(2.0)], "vi": [0.0]}), measure="OR",
                                   citation=None))
     assert [td.get_text() for td in ratio.find_all("td")] == ["a", "2.00 (2.00 to 2.00)"]
     assert ratio.find_all("th")[1].get_text() == "Odds ratio (95% CI)"
 
 
 def test_version_section_variants():
-    first = _soup(R.version_section(1, "2025-03-01T10:00:00+00:00", "f" * 64))
+    first = _soup(T.version_section(1, "2025-03-01T10:00:00+00:00", "f" * 64))
     dds = [dd.get_text() for dd in first.find_all("dd")]
     assert dds == ["v1", "2025-03-01T10:00:00+00:00", "f" * 64]
     assert "first version" in first.get_text()
-    same = R.version_section("v2", "d", {"data": "aa", "parameters": "bb"}, pd.DataFrame())
+    same = T.version_section("v2", "d", {"data": "aa", "parameters": "bb"}, pd.DataFrame())
     assert "Nothing in the results changed" in same and "Parameters" in same
-    changes = _soup(R.version_section("v3", "d", "x", pd.DataFrame({"what": ["estimate"], "before": [0.2],
+    changes = _soup(T.version_section("v3", "d", "x", pd.DataFrame({"what": ["estimate"], "before": [0.2],
                                                                    "after": [0.25]})))
     assert [td.get_text() for td in changes.find("tbody").find_all("td")] == ["estimate", "0.2", "0.25"]
 
 
 def test_methods_section_names_estimators_and_priors():
-    text = _soup(R.methods_section(measure="OR", method="DL", test="z", level=0.9, k=13,
+    text = _soup(A.methods_section(measure="OR", method="DL", test="z", level=0.9, k=13,
                                    prior="mu ~ Normal(0, 1); tau ~ Half-Normal(0.5)",
                                    sampler={"sampler": "nuts", "chains": 4, "draws": 1000, "seed": 1},
                                    natural_units="EEF months' progress conversion.")).get_text()
@@ -212,7 +215,7 @@ def test_methods_section_names_estimators_and_priors():
                    "tau ~ Half-Normal(0.5)", "chains 4", "Egger", "trim-and-fill", "GRADE", "Santesso",
                    "EEF months"):
         assert needle in text, needle
-    assert "Egger's regression test" not in R.methods_section(measure="SMD", method="REML", bias_tests=False)
+    assert "Egger's regression test" not in A.methods_section(measure="SMD", method="REML", bias_tests=False)
 
 
 def test_render_joins_sections_and_is_displayable():
@@ -246,7 +249,7 @@ def test_headline_visible_in_first_viewport(tmp_path, browser):
         "One-to-one tutoring probably improves reading attainment.", _certainty(),
         "about 3 months' additional progress (95% CI 1 to 5 months)", "SMD 0.22 (95% CI 0.08 to 0.36)",
         title=TITLE)]).data
-    rest = R.render([R.certainty_section(_certainty()), R.methods_section(measure="SMD", method="REML")]).data
+    rest = R.render([R.certainty_section(_certainty()), A.methods_section(measure="SMD", method="REML")]).data
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
                 nbformat.v4.new_code_cell("display(head)", execution_count=1, outputs=[
@@ -275,3 +278,94 @@ def test_sections_accept_certainty_as_results_json():
     assert R.certainty_section(c.to_dict()) == R.certainty_section(c)
     assert R.headline_section("Q", "A", c.to_dict(), None, None) == R.headline_section("Q", "A", c, None, None)
     assert "Not rated down." in R.headline_section("Q", "A", Certainty("high", ()), None, None)
+
+
+# ---------------------------------------------------------------- templates and definitions
+REPORT_DIR = Path(R.__file__).parent
+HTML_TAG = re.compile(r"</?(section|div|p|table|thead|tbody|tr|td|th|span|figure|figcaption|img|ul|li|dl|dt|"
+                      r"dd|h[1-6]|style|strong|code|caption)\b", re.IGNORECASE)
+
+
+def _code_strings(path: Path) -> list[tuple[int, str]]:
+    """String constants of a module that are not docstrings (f-string parts included)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                docstrings.add(id(first.value))
+    return [(n.lineno, n.value) for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docstrings]
+
+
+def test_no_html_is_assembled_in_python():
+    """Every tag of the page comes from a template under synthesis/report/templates."""
+    modules = list(REPORT_DIR.rglob("*.py")) + list((REPORT_DIR.parent / "grading").glob("*.py"))
+    found = [f"{path.name}:{line}: {text!r}" for path in modules for line, text in _code_strings(path)
+             if HTML_TAG.search(text)]
+    assert found == []
+
+
+def test_every_template_autoescapes_and_renders_hostile_text_as_text():
+    from synthesis.report.templating import environment, render_template
+
+    env = environment()
+    names = [n for n in env.list_templates() if n.endswith(".html.j2")]
+    assert {"headline.html.j2", "certainty.html.j2", "probability.html.j2", "table.html.j2", "version.html.j2",
+            "methods.html.j2", "figure.html.j2", "section.html.j2", "report.html.j2", "banner.html.j2"} <= set(names)
+    assert all(env.autoescape(n) for n in names)
+    out = render_template("figure.html.j2", data="AAAA", alt=HOSTILE, width=10, height=5, caption=HOSTILE)
+    _assert_safe(out)
+    assert _soup(out).find("img")["alt"] == HOSTILE and _soup(out).find("figcaption").get_text() == HOSTILE
+    table = render_template("table.html.j2", headers=[HOSTILE], rows=[[HOSTILE]], numeric=[True], caption=HOSTILE,
+                            css_class="syn-table")
+    _assert_safe(table)
+    assert _soup(table).find("td").get_text() == HOSTILE and "syn-num" in _soup(table).find("td")["class"]
+    # a plain string given as a section body is text, not markup
+    assert "&lt;script&gt;" in R.section("Title", HOSTILE)
+
+
+def test_each_section_is_self_contained_when_displayed_alone():
+    """A notebook cell's output carries the block the stylesheet styles, so cells can be moved freely."""
+    for part in (R.banner_simulated(), R.certainty_section(_certainty()), A.methods_section(measure="SMD", method="DL"),
+                 T.version_section("v1", "today", "abc")):
+        shown = _soup(part._repr_html_())
+        root = shown.find("div", class_="syn-report")
+        assert root is not None and root.find(True) is not None
+        assert str(part) in part._repr_html_() and "characters of HTML" in repr(part)
+
+
+def test_measure_and_method_words_cover_the_engine():
+    from synthesis.grading.measures import MEASURE_WORDS, back_transform, measure_words
+    from synthesis.meta.core import METHODS
+    from synthesis.meta.effects import MEASURES
+
+    assert set(MEASURE_WORDS) == set(MEASURES)
+    assert set(A.METHOD_NAMES) - set(METHODS) == {"FE"} and A.METHOD_NAMES["FE"] == A.METHOD_NAMES["EE"]
+    for m in MEASURES:
+        words = measure_words(m)
+        assert words.name and words.label[0].isupper() and words.detail.startswith(words.name)
+    assert back_transform("OR") is np.exp and back_transform("RR") is np.exp and back_transform("RD") is None
+
+
+def test_notebook_is_the_outline_of_the_page():
+    import json
+
+    nb = json.loads((REPORT_DIR.parents[1] / "notebooks" / "review.ipynb").read_text(encoding="utf-8"))
+    cells = nb["cells"]
+    assert cells[0]["cell_type"] == "markdown" and "outline" in "".join(cells[0]["source"])
+    shown = [c for c in cells if c["cell_type"] == "code" and not set(c["metadata"].get("tags", []))]
+    calls = ["".join(c["source"]).strip() for c in shown]
+    assert calls == ["report.banner(analysis)", "report.headline(analysis)", "report.certainty(analysis)",
+                     "report.probability(analysis)", "report.where_it_works(analysis)", "report.figures(analysis)",
+                     "report.studies(analysis)", "report.version(analysis, manifest_draft, previous_manifest)",
+                     "report.methods(analysis)"]
+    from synthesis import report
+    from synthesis.report import page
+
+    for call in calls:
+        name = call.split("(")[0].split(".")[1]
+        assert getattr(report, name) is getattr(page, name), name

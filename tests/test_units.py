@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from synthesis.errors import DataError
-from synthesis.grading.units import (absolute_effect, eef_months, format_effect, format_probability,
-                             improvement_index, level_label, natural_units, orient, smd_to_u3)
+from synthesis.grading.units import (absolute_effect, eef_months, format_effect, improvement_index, natural_units,
+                                     orient, smd_to_u3)
 
 # GUIDE §5 / EEF Toolkit table, written out independently of units.EEF_TABLE:
 # (lowest effect size in the row, highest, months)
@@ -168,6 +168,7 @@ def test_other_measures_fall_back_to_estimate():
     ({"estimate": float("nan")}, "finite"),
     ({"ci_lb": 0.5, "ci_ub": 0.1}, "above"),
     ({"direction": "up"}, "direction"),
+    ({"level": 0}, "confidence level"),
 ])
 def test_natural_units_rejects_bad_input(kwargs, match):
     args = {"measure": "SMD", "estimate": 0.2, "ci_lb": 0.1, "ci_ub": 0.3, **kwargs}
@@ -176,14 +177,7 @@ def test_natural_units_rejects_bad_input(kwargs, match):
 
 
 def test_helpers():
-    assert level_label(0.95) == "95%" and level_label(90) == "90%" and level_label(0.995) == "99.5%"
-    with pytest.raises(DataError):
-        level_label(0)
     assert orient(0.2, 0.1, 0.3) == (0.2, 0.1, 0.3)
     assert orient(0.2, 0.1, 0.3, "lower_is_better") == (-0.2, -0.3, -0.1)
     assert format_effect("SMD", -0.001, -0.2, 0.2) == "SMD 0.00 (95% CI -0.20 to 0.20)"
-    assert [format_probability(p) for p in (0.0, 0.004, 0.005, 0.125, 0.995, 0.996, 1.0)] == \
-        ["<1%", "<1%", "1%", "13%", "100%", ">99%", ">99%"]
-    assert format_probability(float("nan")) == "not available"
-    with pytest.raises(DataError):
-        format_probability(1.5)
+    assert format_effect("SMD", 0.125, -0.125, 0.2, level=0.995) == "SMD 0.13 (99.5% CI -0.13 to 0.20)"

@@ -52,36 +52,29 @@ Indirectness (:func:`rate_indirectness`; Guyatt et al. 2011, GRADE 8,
 J Clin Epidemiol 64:1303-1310): the reviewer's judgement in ``review.yaml``
 (``none`` / ``serious`` / ``very_serious``) with its reason.
 
-Plain-language statements follow Santesso et al. 2020, GRADE guidelines 26,
-J Clin Epidemiol 119:126-135 (:func:`plain_language_answer`).
+The rating's data types are in :mod:`synthesis.grading.rating`; the
+plain-language answer is in :mod:`synthesis.grading.wording`.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from synthesis.errors import DataError, ReviewError
+from synthesis.grading.measures import back_transform
+from synthesis.grading.rating import LEVELS, Certainty, Downgrade
 from synthesis.grading.units import orient
+from synthesis.meta.small_study import MIN_STUDIES
+from synthesis.numbers import interval, level_percent, number, p_value, percent, round_half_up
 from synthesis.review.risk_of_bias import rob_judgements
 
-__all__ = ["Downgrade", "Certainty", "LEVELS", "DOMAINS", "DOMAIN_NAMES", "rate_risk_of_bias",
-           "rate_inconsistency", "rate_imprecision", "rate_publication_bias", "rate_indirectness",
-           "assess_certainty", "plain_language_answer", "direction_of_effect", "is_beneficial",
-           "ROB_HIGH_SERIOUS", "ROB_HIGH_VERY_SERIOUS", "ROB_NOT_LOW_SERIOUS", "I2_SERIOUS",
-           "I2_VERY_SERIOUS", "OIS_PARTICIPANTS", "OIS_EVENTS", "EGGER_ALPHA", "TRIMFILL_SHIFT",
-           "MIN_STUDIES_BIAS"]
-
-#: certainty levels from best to worst
-LEVELS = ("high", "moderate", "low", "very low")
-#: GRADE domains in report order
-DOMAINS = ("risk_of_bias", "inconsistency", "imprecision", "publication_bias", "indirectness")
-DOMAIN_NAMES = {"risk_of_bias": "Risk of bias", "inconsistency": "Inconsistency",
-                "imprecision": "Imprecision", "publication_bias": "Publication bias",
-                "indirectness": "Indirectness"}
+__all__ = ["rate_risk_of_bias", "rate_inconsistency", "rate_imprecision", "rate_publication_bias",
+           "rate_indirectness", "assess_certainty", "ROB_HIGH_SERIOUS", "ROB_HIGH_VERY_SERIOUS",
+           "ROB_NOT_LOW_SERIOUS", "I2_SERIOUS", "I2_VERY_SERIOUS", "OIS_PARTICIPANTS", "OIS_EVENTS",
+           "EGGER_ALPHA", "TRIMFILL_SHIFT"]
 
 ROB_HIGH_VERY_SERIOUS = 50.0  #: % weight at high risk of bias -> 2 levels
 ROB_HIGH_SERIOUS = 25.0  #: % weight at high risk of bias -> 1 level
@@ -92,108 +85,9 @@ OIS_PARTICIPANTS = 400  #: optimal information size, continuous outcomes (partic
 OIS_EVENTS = 300  #: optimal information size, binary outcomes (events)
 EGGER_ALPHA = 0.10  #: Egger's test significance level
 TRIMFILL_SHIFT = 0.20  #: relative change of the estimate after trim-and-fill that is material
-MIN_STUDIES_BIAS = 10  #: fewest studies for small-study tests (Sterne et al. 2011)
 
 _INDIRECTNESS = {"none": 0, "no": 0, "not serious": 0, "not_serious": 0,
                  "serious": 1, "very serious": 2, "very_serious": 2}
-_LEVEL_WORDS = {1: "one level", 2: "two levels"}
-
-
-@dataclass(frozen=True)
-class Downgrade:
-    """The rating of one GRADE domain.
-
-    Attributes
-    ----------
-    domain : str
-        One of :data:`DOMAINS`.
-    levels : int
-        0 (no concern), 1 (serious) or 2 (very serious).
-    reason : str
-        One plain-language sentence for the report.
-    assessed : bool
-        False when the domain could not be judged (e.g. no risk-of-bias column).
-    """
-
-    domain: str
-    levels: int
-    reason: str
-    assessed: bool = True
-
-    def __post_init__(self) -> None:
-        if self.domain not in DOMAINS:
-            raise ValueError(f"unknown GRADE domain {self.domain!r}")
-        if self.levels not in (0, 1, 2):
-            raise ValueError(f"levels must be 0, 1 or 2, got {self.levels!r}")
-
-    @property
-    def name(self) -> str:
-        """Domain name for people, e.g. ``"Risk of bias"``."""
-        return DOMAIN_NAMES[self.domain]
-
-    @property
-    def verdict(self) -> str:
-        """``"rated down one level"``, ``"no serious concern"`` or ``"not assessed"``."""
-        if not self.assessed:
-            return f"not assessed, rated down {_LEVEL_WORDS[self.levels]}" if self.levels else "not assessed"
-        return f"rated down {_LEVEL_WORDS[self.levels]}" if self.levels else "no serious concern"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"domain": self.domain, "levels": self.levels, "reason": self.reason,
-                "assessed": self.assessed}
-
-
-@dataclass(frozen=True)
-class Certainty:
-    """Overall certainty with the rating of every domain.
-
-    Examples
-    --------
-    >>> c = Certainty("low", (Downgrade("imprecision", 2, "Wide interval."),), "")
-    >>> c.symbols, [d.domain for d in c.reasons]
-    ('⊕⊕◯◯', ['imprecision'])
-    """
-
-    level: str
-    downgrades: tuple[Downgrade, ...] = field(default_factory=tuple)
-    explanation: str = ""
-    start: str = "high"
-
-    @property
-    def reasons(self) -> list[Downgrade]:
-        """The domains that rated the evidence down."""
-        return [d for d in self.downgrades if d.levels > 0]
-
-    @property
-    def symbols(self) -> str:
-        """GRADE symbols, ``⊕⊕⊕◯`` for moderate."""
-        n = 4 - LEVELS.index(self.level)
-        return "⊕" * n + "◯" * (4 - n)
-
-    @property
-    def label(self) -> str:
-        """``"Moderate"``."""
-        return self.level.capitalize()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"level": self.level, "start": self.start, "explanation": self.explanation,
-                "downgrades": [d.to_dict() for d in self.downgrades]}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Certainty:
-        """Rebuild from :meth:`to_dict` output (e.g. the results JSON of a published report).
-
-        Examples
-        --------
-        >>> c = Certainty("low", (Downgrade("imprecision", 2, "Wide."),), "Why.")
-        >>> Certainty.from_dict(c.to_dict()) == c
-        True
-        """
-        downgrades = tuple(d if isinstance(d, Downgrade) else
-                           Downgrade(**{k: d[k] for k in ("domain", "levels", "reason", "assessed") if k in d})
-                           for d in data.get("downgrades", ()))
-        return cls(str(data["level"]), downgrades, str(data.get("explanation", "")), str(data.get("start", "high")))
-
 
 # ---------------------------------------------------------------- helpers
 def _finite(x: Any) -> bool:
@@ -203,15 +97,9 @@ def _finite(x: Any) -> bool:
         return False
 
 
-def _fmt(x: float, measure: str | None = None, digits: int = 2) -> str:
-    """A value for a reason sentence; ratios (log scale in the engine) exponentiated."""
-    value = math.exp(x) if measure in ("OR", "RR") else float(x)
-    text = f"{value:.{digits}f}"
-    return "0.00" if text == "-0.00" else text
-
-
-def _pct(x: float) -> str:
-    return f"{x:.0f}%"
+def _count(x: float) -> str:
+    """A count of participants or events: ``"1,204"`` (rounded by the one rule)."""
+    return f"{int(round_half_up(float(x), 0)):,}"
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -274,16 +162,16 @@ def rate_risk_of_bias(risk_of_bias: Sequence[Any] | None, weights: Sequence[floa
     high = float(share[kinds_arr == "high"].sum())
     not_low = float(share[kinds_arr != "low"].sum())
     if high >= ROB_HIGH_VERY_SERIOUS:
-        return Downgrade("risk_of_bias", 2, f"Most of the evidence ({_pct(high)} of the weight) comes "
+        return Downgrade("risk_of_bias", 2, f"Most of the evidence ({percent(high)} of the weight) comes "
                          "from studies at high risk of bias.")
     if high >= ROB_HIGH_SERIOUS:
-        return Downgrade("risk_of_bias", 1, f"A substantial part of the evidence ({_pct(high)} of the "
+        return Downgrade("risk_of_bias", 1, f"A substantial part of the evidence ({percent(high)} of the "
                          "weight) comes from studies at high risk of bias.")
     if not_low >= ROB_NOT_LOW_SERIOUS:
-        return Downgrade("risk_of_bias", 1, f"Most of the evidence ({_pct(not_low)} of the weight) "
+        return Downgrade("risk_of_bias", 1, f"Most of the evidence ({percent(not_low)} of the weight) "
                          "comes from studies with some concerns or a high risk of bias.")
-    return Downgrade("risk_of_bias", 0, f"Most of the evidence ({_pct(100 - not_low)} of the weight) "
-                     f"comes from studies at low risk of bias ({_pct(high)} from studies at high risk).")
+    return Downgrade("risk_of_bias", 0, f"Most of the evidence ({percent(100 - not_low)} of the weight) "
+                     f"comes from studies at low risk of bias ({percent(high)} from studies at high risk).")
 
 
 def rate_inconsistency(I2: float | None, pi_lb: float | None, pi_ub: float | None, *,
@@ -327,24 +215,24 @@ def rate_inconsistency(I2: float | None, pi_lb: float | None, pi_ub: float | Non
     m = abs(float(mid)) if _finite(mid) else 0.0
     if i2 < I2_SERIOUS:
         return Downgrade("inconsistency", 0, f"Results were reasonably consistent across studies "
-                         f"(I² = {_pct(i2)}).")
+                         f"(I² = {percent(i2)}).")
     if not (_finite(pi_lb) and _finite(pi_ub)):
         if i2 >= I2_VERY_SERIOUS:
-            return Downgrade("inconsistency", 1, f"Results varied a lot between studies (I² = {_pct(i2)}).")
-        return Downgrade("inconsistency", 0, f"Results varied somewhat between studies (I² = {_pct(i2)}), "
+            return Downgrade("inconsistency", 1, f"Results varied a lot between studies (I² = {percent(i2)}).")
+        return Downgrade("inconsistency", 0, f"Results varied somewhat between studies (I² = {percent(i2)}), "
                          "but not enough to rate down without a prediction interval.")
     _, lo, hi = orient(0.0, float(pi_lb), float(pi_ub), direction)
-    pi_text = f"prediction interval {_fmt(pi_lb, measure)} to {_fmt(pi_ub, measure)}"
+    pi_text = f"prediction interval {interval(pi_lb, pi_ub, transform=back_transform(measure))}"
     if i2 >= I2_VERY_SERIOUS and lo < -m and hi > m:
         what = "important harm to important benefit" if m > 0 else "harm to benefit"
-        return Downgrade("inconsistency", 2, f"Results varied a lot between studies (I² = {_pct(i2)}), "
+        return Downgrade("inconsistency", 2, f"Results varied a lot between studies (I² = {percent(i2)}), "
                          f"and in a new setting the effect could range from {what} ({pi_text}).")
     crosses = [t for t in ((0.0, "no effect"), (m, "the minimal important difference")) if lo < t[0] < hi]
     if crosses:
         where = " and ".join(dict.fromkeys(name for _, name in crosses))
-        return Downgrade("inconsistency", 1, f"Results varied between studies (I² = {_pct(i2)}), and in a "
+        return Downgrade("inconsistency", 1, f"Results varied between studies (I² = {percent(i2)}), and in a "
                          f"new setting the effect could fall on either side of {where} ({pi_text}).")
-    return Downgrade("inconsistency", 0, f"Results varied between studies (I² = {_pct(i2)}), but in any "
+    return Downgrade("inconsistency", 0, f"Results varied between studies (I² = {percent(i2)}), but in any "
                      f"new setting the effect is expected to point the same way ({pi_text}).")
 
 
@@ -390,8 +278,8 @@ def rate_imprecision(ci_lb: float, ci_ub: float, *, estimate: float | None = Non
     est = (float(ci_lb) + float(ci_ub)) / 2 if estimate is None else float(estimate)
     b, lo, hi = orient(est, float(ci_lb), float(ci_ub), direction)
     m = abs(float(mid)) if _finite(mid) and float(mid) != 0 else 0.0
-    lev = f"{100 * (level if level <= 1 else level / 100):g}%"
-    ci_text = f"{lev} confidence interval ({_fmt(ci_lb, measure)} to {_fmt(ci_ub, measure)})"
+    ci_text = (f"{level_percent(level)} confidence interval "
+               f"({interval(ci_lb, ci_ub, transform=back_transform(measure))})")
     if m > 0 and abs(b) < m:
         thresholds = [-m, m]
     elif m > 0:
@@ -405,10 +293,10 @@ def rate_imprecision(ci_lb: float, ci_ub: float, *, estimate: float | None = Non
         return Downgrade("imprecision", levels, f"The {ci_text} is compatible with both {first} and "
                          f"{last}, so the size of the effect is uncertain.")
     if _finite(total_n) and float(total_n) < ois:
-        return Downgrade("imprecision", 1, f"The studies included only {float(total_n):,.0f} participants, "
+        return Downgrade("imprecision", 1, f"The studies included only {_count(total_n)} participants, "
                          f"fewer than the about {ois:,} needed for a reliable estimate.")
     if _finite(total_events) and float(total_events) < ois_events:
-        return Downgrade("imprecision", 1, f"The studies recorded only {float(total_events):,.0f} events, "
+        return Downgrade("imprecision", 1, f"The studies recorded only {_count(total_events)} events, "
                          f"fewer than the about {ois_events:,} needed for a reliable estimate.")
     if m > 0 and abs(b) < m:
         where = "lies within the range of unimportant effects"
@@ -423,7 +311,7 @@ def rate_imprecision(ci_lb: float, ci_ub: float, *, estimate: float | None = Non
 def rate_publication_bias(egger_p: float | None, estimate: float, adjusted_estimate: float | None, *,
                           k: int, mid: float | None = None, direction: str = "higher_is_better",
                           alpha: float = EGGER_ALPHA, shift: float = TRIMFILL_SHIFT,
-                          min_k: int = MIN_STUDIES_BIAS, measure: str | None = None) -> Downgrade:
+                          min_k: int = MIN_STUDIES, measure: str | None = None) -> Downgrade:
     """Rate down one level for publication bias: Egger p < 0.10 and a material trim-and-fill shift.
 
     Material: ``|adjusted - estimate| > 0.20 * |estimate|``, or the adjusted
@@ -449,10 +337,10 @@ def rate_publication_bias(egger_p: float | None, estimate: float, adjusted_estim
     p = float(egger_p)
     if p >= alpha:
         return Downgrade("publication_bias", 0, f"Egger's test found no clear sign that smaller studies "
-                         f"report larger effects (p = {p:.2f}).")
+                         f"report larger effects (p = {p_value(p)}).")
     if not _finite(adjusted_estimate):
         return Downgrade("publication_bias", 0, f"Egger's test suggested that smaller studies report "
-                         f"different effects (p = {p:.3f}), but no trim-and-fill estimate was available "
+                         f"different effects (p = {p_value(p)}), but no trim-and-fill estimate was available "
                          "to judge whether this matters.")
     b, _, _ = orient(float(estimate), float(estimate), float(estimate), direction)
     a, _, _ = orient(float(adjusted_estimate), float(adjusted_estimate), float(adjusted_estimate), direction)
@@ -460,13 +348,14 @@ def rate_publication_bias(egger_p: float | None, estimate: float, adjusted_estim
     moved = abs(a - b) > shift * abs(b) and abs(a - b) > 1e-12
     crosses_null = (b > 0) != (a > 0) or (b < 0) != (a < 0)
     crosses_mid = m is not None and m > 0 and (b >= m) != (a >= m)
-    change = f"from {_fmt(estimate, measure)} to {_fmt(adjusted_estimate, measure)}"
+    change = (f"from {number(estimate, transform=back_transform(measure))} "
+              f"to {number(adjusted_estimate, transform=back_transform(measure))}")
     if moved or crosses_null or crosses_mid:
         return Downgrade("publication_bias", 1, f"Smaller studies reported different effects (Egger's test "
-                         f"p = {p:.3f}), and allowing for possibly missing studies (trim-and-fill) moves "
+                         f"p = {p_value(p)}), and allowing for possibly missing studies (trim-and-fill) moves "
                          f"the estimate {change}.")
     return Downgrade("publication_bias", 0, f"Egger's test suggested that smaller studies report different "
-                     f"effects (p = {p:.3f}), but allowing for possibly missing studies (trim-and-fill) "
+                     f"effects (p = {p_value(p)}), but allowing for possibly missing studies (trim-and-fill) "
                      f"changes the estimate little ({change}).")
 
 
@@ -600,101 +489,3 @@ def _explain(start: str, final: str, downgrades: Sequence[Downgrade]) -> str:
     steps = "one level" if total == 1 else ("two levels" if total == 2 else f"{total} levels")
     floor = " (the lowest rating)" if final == "very low" and LEVELS.index(start) + total > 3 else ""
     return f"{first}; it was rated down {steps} ({listed}), to {final}{floor}."
-
-
-# ---------------------------------------------------------------- plain language
-def is_beneficial(estimate: float, direction: str = "higher_is_better") -> bool:
-    """Whether the estimate points towards benefit.
-
-    Examples
-    --------
-    >>> is_beneficial(-0.2, "lower_is_better")
-    True
-    """
-    return orient(estimate, estimate, estimate, direction)[0] > 0
-
-
-def direction_of_effect(estimate: float, *, mid: float | None = None) -> str:
-    """``"increase"``, ``"decrease"`` or ``"none"`` (|estimate| below the MID).
-
-    "Little or no difference" is used when a MID is given and the point
-    estimate is smaller than it (Santesso et al. 2020: trivial effect); the
-    certainty rating carries how sure that is.
-
-    Examples
-    --------
-    >>> direction_of_effect(0.05, mid=0.1), direction_of_effect(-0.3)
-    ('none', 'decrease')
-    """
-    est = float(estimate)
-    if (_finite(mid) and abs(est) < abs(float(mid))) or est == 0:
-        return "none"
-    return "increase" if est > 0 else "decrease"
-
-
-_VERBS = {"improve": ("improves", "improve"), "increase": ("increases", "increase"),
-          "decrease": ("reduces", "reduce")}
-_MODAL = {"high": "", "moderate": "probably ", "low": "may "}
-
-
-def plain_language_answer(certainty: Certainty | str, intervention: str, outcome: str,
-                          effect_direction: str, *, beneficial: bool | None = None,
-                          plural: bool = False) -> str:
-    """A one-sentence answer in GRADE plain-language wording (Santesso et al. 2020).
-
-    ===========  ====================================  ===================================================
-    certainty    effect                                no important effect
-    ===========  ====================================  ===================================================
-    high         X improves / reduces Y                X results in little or no difference in Y
-    moderate     X probably improves / reduces Y       X probably results in little or no difference in Y
-    low          X may improve / reduce Y              X may result in little or no difference in Y
-    very low     It is unclear whether X affects Y because the evidence is very uncertain
-    ===========  ====================================  ===================================================
-
-    Parameters
-    ----------
-    certainty : Certainty or str
-        The rating or its level name.
-    intervention, outcome : str
-        Plain names, e.g. "Tutoring", "reading attainment".
-    effect_direction : {"increase", "decrease", "none"}
-        From :func:`direction_of_effect` on the analysis scale.
-    beneficial : bool, optional
-        For an increase: True says "improves", otherwise "increases".
-    plural : bool
-        The intervention is a plural noun ("Coaching sessions improve ...").
-
-    Examples
-    --------
-    >>> plain_language_answer("moderate", "Tutoring", "reading attainment", "increase", beneficial=True)
-    'Tutoring probably improves reading attainment.'
-    >>> plain_language_answer("high", "Text reminders", "missed appointments", "decrease", plural=True)
-    'Text reminders reduce missed appointments.'
-    >>> plain_language_answer("low", "Mentoring", "reoffending", "none")
-    'Mentoring may result in little or no difference in reoffending.'
-    >>> plain_language_answer("very low", "coaching", "staff turnover", "decrease")
-    'It is unclear whether coaching affects staff turnover because the evidence is very uncertain.'
-    """
-    level = certainty.level if isinstance(certainty, Certainty) else str(certainty).strip().lower()
-    if level not in LEVELS:
-        raise DataError(f"certainty must be one of {', '.join(LEVELS)}, got {level!r}")
-    x, y = str(intervention).strip(), str(outcome).strip()
-    if not x or not y:
-        raise DataError("plain_language_answer needs the intervention and the outcome named")
-    if level == "very low":
-        return f"It is unclear whether {x} {'affect' if plural else 'affects'} {y} because the evidence is very uncertain."
-    direction = {"little_or_no_difference": "none", "no_difference": "none"}.get(effect_direction,
-                                                                                 effect_direction)
-    modal = _MODAL[level]
-    if direction == "none":
-        verb = "result" if level == "low" or plural else "results"
-        sentence = f"{x} {modal}{verb} in little or no difference in {y}."
-    elif direction in ("increase", "decrease"):
-        key = "improve" if direction == "increase" and beneficial else direction
-        third, base = _VERBS[key]
-        verb = base if level == "low" or plural else third
-        sentence = f"{x} {modal}{verb} {y}."
-    else:
-        raise DataError(f"effect_direction must be 'increase', 'decrease' or 'none', got {effect_direction!r}")
-    return sentence[0].upper() + sentence[1:]
-

@@ -23,17 +23,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
 from synthesis.errors import DataError
+from synthesis.grading.measures import RATIO_MEASURES, back_transform, measure_words
+from synthesis.numbers import interval, level_percent, number, round_half_up
 
 __all__ = ["EEF_TABLE", "eef_months", "absolute_effect", "AbsoluteEffect", "smd_to_u3",
-           "improvement_index", "natural_units", "NaturalUnits", "format_effect", "orient",
-           "level_label", "format_probability", "MEASURE_NAMES", "DIRECTIONS"]
+           "improvement_index", "natural_units", "NaturalUnits", "format_effect", "orient", "DIRECTIONS"]
 
 #: EEF conversion of an effect size (lower bound, in hundredths) to months' progress.
 #: Education Endowment Foundation (2018), *Sutton Trust-EEF Teaching and Learning
@@ -46,30 +46,22 @@ EEF_TABLE: tuple[tuple[int, int], ...] = (
     (53, 7), (62, 8), (70, 9), (79, 10), (88, 11), (96, 12),
 )
 
-#: plain names of the engine's effect measures
-MEASURE_NAMES = {
-    "SMD": "standardised mean difference", "MD": "mean difference", "OR": "odds ratio",
-    "RR": "risk ratio", "RD": "risk difference", "PLO": "log odds", "PR": "proportion",
-    "ZCOR": "Fisher's z", "COR": "correlation", "GEN": "effect size",
-}
-#: measures analysed on the log scale and reported exponentiated
-RATIO_MEASURES = ("OR", "RR")
 #: allowed values of ``direction``
 DIRECTIONS = ("higher_is_better", "lower_is_better")
 
 
 def _hundredths(x: float) -> int:
-    """|x| rounded half up to 2 decimals, as an integer number of hundredths.
+    """|x| rounded half up to 2 decimals (:func:`synthesis.numbers.round_half_up`), in hundredths.
 
-    ``repr`` gives the shortest decimal that round-trips, so 0.095 is treated
-    as the 0.095 the user typed (not its binary neighbour 0.09499...).
+    The rule works on the shortest decimal that round-trips, so 0.095 is
+    treated as the 0.095 the user typed (not its binary neighbour 0.09499...).
     """
-    return int((Decimal(repr(abs(float(x)))) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return int(round(100 * round_half_up(abs(float(x)), 2)))
 
 
-def _round_half_up(x: float, digits: int = 0) -> float:
-    q = Decimal(1).scaleb(-digits)
-    return float(Decimal(repr(float(x))).quantize(q, rounding=ROUND_HALF_UP))
+def _whole(x: float) -> int:
+    """A count for a phrase, rounded by the one rule (half away from zero)."""
+    return int(round_half_up(x, 0))
 
 
 def _eef_scalar(d: float) -> int:
@@ -223,42 +215,12 @@ def improvement_index(d: Any) -> Any:
     return 100.0 * (stats.norm.cdf(d) - 0.5)
 
 
-def level_label(level: float = 0.95) -> str:
-    """``"95%"`` for 0.95 (or 95).
-
-    Examples
-    --------
-    >>> level_label(0.9)
-    '90%'
-    """
+def _level_text(level: float) -> str:
+    """``"95%"`` for a confidence level of 0.95 (or 95); a clear error outside (0, 1)."""
     lev = float(level)
-    if lev > 1:
-        lev /= 100.0
-    if not 0 < lev < 1:
+    if not 0 < (lev / 100.0 if lev > 1 else lev) < 1:
         raise DataError(f"confidence level must be between 0 and 1 (e.g. 0.95), got {level!r}")
-    return f"{100 * lev:g}%"
-
-
-def format_probability(p: float | None) -> str:
-    """A probability as a whole percentage for people: ``"94%"``, ``">99%"``, ``"<1%"``.
-
-    None or NaN gives ``"not available"``.
-
-    Examples
-    --------
-    >>> format_probability(0.9372), format_probability(0.9996), format_probability(None)
-    ('94%', '>99%', 'not available')
-    """
-    if p is None or not math.isfinite(float(p)):
-        return "not available"
-    p = float(p)
-    if not 0.0 <= p <= 1.0:
-        raise DataError(f"a probability must be between 0 and 1, got {p!r}")
-    if p > 0.995:
-        return ">99%"
-    if p < 0.005:
-        return "<1%"
-    return f"{_round_half_up(100 * p):.0f}%"
+    return level_percent(lev)
 
 
 def orient(estimate: float, ci_lb: float, ci_ub: float, direction: str = "higher_is_better"
@@ -279,13 +241,6 @@ def orient(estimate: float, ci_lb: float, ci_ub: float, direction: str = "higher
     return float(estimate), float(ci_lb), float(ci_ub)
 
 
-def _num(x: float, digits: int = 2) -> str:
-    value = _round_half_up(x, digits)
-    if value == 0:
-        value = 0.0  # no "-0.00"
-    return f"{value:.{digits}f}"
-
-
 def format_effect(measure: str, estimate: float, ci_lb: float, ci_ub: float, *,
                   level: float = 0.95, digits: int = 2) -> str:
     """``"SMD 0.25 (95% CI 0.10 to 0.40)"``; ratios are exponentiated.
@@ -298,12 +253,9 @@ def format_effect(measure: str, estimate: float, ci_lb: float, ci_ub: float, *,
     'SMD 0.25 (95% CI 0.10 to 0.40)'
     """
     m = str(measure).upper()
-    values = [float(estimate), float(ci_lb), float(ci_ub)]
-    if m in RATIO_MEASURES:
-        values = [math.exp(v) for v in values]
-    name = "SMD" if m == "SMD" else MEASURE_NAMES.get(m, m)
-    est, lb, ub = (_num(v, digits) for v in values)
-    return f"{name} {est} ({level_label(level)} CI {lb} to {ub})"
+    transform = back_transform(m)
+    return (f"{measure_words(m).short} {number(estimate, digits, transform)} ({_level_text(level)} CI "
+            f"{interval(ci_lb, ci_ub, digits, transform)})")
 
 
 @dataclass(frozen=True)
@@ -437,7 +389,7 @@ def natural_units(measure: str, estimate: float, ci_lb: float, ci_ub: float, *,
         raise DataError(f"natural_units needs finite estimate and CI bounds, got {est}, {lb}, {ub}")
     if lb > ub:
         raise DataError(f"ci_lb ({lb}) is above ci_ub ({ub})")
-    lev = level_label(level)
+    lev = _level_text(level)
     detail = format_effect(m, est, lb, ub, level=level)
     if m == "SMD":
         b, blb, bub = orient(est, lb, ub, direction)
@@ -446,7 +398,7 @@ def natural_units(measure: str, estimate: float, ci_lb: float, ci_ub: float, *,
             return NaturalUnits(m, "months", _months_phrase(mo, mlo, mhi, lev), detail,
                                 float(mo), float(mlo), float(mhi), "months", float(level))
         u, ulo, uhi = (100.0 * float(smd_to_u3(v)) for v in (b, blb, bub))
-        ur, ulor, uhir = (int(_round_half_up(v)) for v in (u, ulo, uhi))
+        ur, ulor, uhir = (_whole(v) for v in (u, ulo, uhi))
         phrase = (f"the average {_singular(people)} receiving it would do better than {ur}% of the "
                   f"comparison group, where 50% means no difference ({lev} CI {ulor}% to {uhir}%)")
         return NaturalUnits(m, "u3", phrase, detail, u, ulo, uhi, "percent", float(level))
@@ -454,8 +406,8 @@ def natural_units(measure: str, estimate: float, ci_lb: float, ci_ub: float, *,
         p0 = _check_risk(baseline_risk)
         per = _per(p0)
         effects = [absolute_effect(v, m, p0) for v in (est, lb, ub)]
-        c0 = int(_round_half_up(p0 * per))
-        c1, clo, chi = (int(_round_half_up(a.risk * per)) for a in effects)
+        c0 = _whole(p0 * per)
+        c1, clo, chi = (_whole(a.risk * per) for a in effects)
         phrase = (f"from {c0} to {c1} in every {per:,} {people} ({_count_word(c1 - c0)} per {per:,}; "
                   f"{lev} CI {_count_interval(clo - c0, chi - c0)})")
         return NaturalUnits(m, "absolute_risk", phrase, detail, effects[0].difference_pp,
@@ -463,18 +415,18 @@ def natural_units(measure: str, estimate: float, ci_lb: float, ci_ub: float, *,
                             float(level))
     if m in RATIO_MEASURES:
         r, rlo, rhi = (math.exp(v) for v in (est, lb, ub))
-        return NaturalUnits(m, "ratio", detail, detail, r, rlo, rhi, MEASURE_NAMES[m], float(level))
+        return NaturalUnits(m, "ratio", detail, detail, r, rlo, rhi, measure_words(m).name, float(level))
     if m == "RD":
         per = _per(None if baseline_risk is None else _check_risk(baseline_risk))
-        d, dlo, dhi = (int(_round_half_up(v * per)) for v in (est, lb, ub))
+        d, dlo, dhi = (_whole(v * per) for v in (est, lb, ub))
         phrase = f"{_count_word(d)} per {per:,} {people} ({lev} CI {_count_interval(dlo, dhi)})"
         if baseline_risk is not None:
-            c0 = int(_round_half_up(float(baseline_risk) * per))
+            c0 = _whole(float(baseline_risk) * per)
             phrase = f"from {c0} to {c0 + d} in every {per:,} {people} ({_count_word(d)} per {per:,}; " \
                      f"{lev} CI {_count_interval(dlo, dhi)})"
         return NaturalUnits(m, "risk_difference", phrase, detail, 100 * est, 100 * lb, 100 * ub,
                             "percentage points", float(level))
-    return NaturalUnits(m, "effect", detail, detail, est, lb, ub, MEASURE_NAMES.get(m, m), float(level))
+    return NaturalUnits(m, "effect", detail, detail, est, lb, ub, measure_words(m).name, float(level))
 
 
 def _singular(noun: str) -> str:

@@ -18,7 +18,11 @@ from synthesis.meta.regression import fit_regression
 from synthesis.numbers import number
 from synthesis.results import Result, jsonable
 
-__all__ = ["egger_test", "EggerResult", "begg_test", "BeggResult", "trim_and_fill", "TrimFillResult"]
+__all__ = ["egger_test", "EggerResult", "begg_test", "BeggResult", "trim_and_fill", "TrimFillResult",
+           "MIN_STUDIES"]
+
+#: fewest studies for which small-study tests are reported and rated (Sterne et al. 2011, BMJ 343:d4002)
+MIN_STUDIES = 10
 
 
 @dataclass(frozen=True, repr=False)

@@ -1,40 +1,226 @@
-"""The policymaker page for one review: the sections of :mod:`synthesis.report.sections`
-put in the order a reader needs them (GUIDE §5), filled from a
-:class:`~synthesis.analysis.ReviewAnalysis`.
+"""The policymaker page for one review, section by section (GUIDE §5).
 
-The notebook displays :func:`report_page`; the pipeline renders it to
-``report.html`` with the code hidden.
+Each function here takes a :class:`~synthesis.analysis.ReviewAnalysis` and returns
+one displayable section (a :class:`~synthesis.report.templating.Fragment`, shown by
+Jupyter as HTML inside its own ``<div class="syn-report">``). The notebook
+``notebooks/review.ipynb`` calls them one cell each, so the notebook *is* the
+outline of ``report.html``: move, drop or add a cell and the page follows.
+:func:`report_sections` lists them in the default order and :func:`report_page`
+joins them into one block.
 """
 from __future__ import annotations
 
-from typing import Any
+import functools
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
-import numpy as np
-import pandas as pd
-
-from synthesis.report import figures as plots
-from synthesis.report import sections as report
+from synthesis.analysis import ReviewAnalysis, _spec_get, analyse_review, strategy_ranking
+from synthesis.grading.measures import back_transform, measure_words
+from synthesis.report import plots
+from synthesis.report.appendix import NATURAL_UNITS_METHODS, methods_section
 from synthesis.report.changes import changes_since
-from synthesis.analysis import ReviewAnalysis, _spec_get, strategy_ranking
+from synthesis.report.sections import (banner_simulated, certainty_section, headline_section, probability_section,
+                                       render, section)
+from synthesis.report.tables import moderator_table, strategy_table, studies_table, version_section
+from synthesis.report.templating import Fragment, join
 
-__all__ = ["report_page", "report_sections"]
+__all__ = ["banner", "headline", "certainty", "probability", "where_it_works", "figures", "studies", "version",
+           "methods", "report_sections", "report_page"]
 
-RATIO_MEASURES = ("OR", "RR")
-MEASURE_LABELS = {"SMD": "Standardised mean difference (Hedges' g)", "MD": "Mean difference",
-                  "OR": "Odds ratio", "RR": "Risk ratio", "RD": "Risk difference",
-                  "ZCOR": "Correlation (Fisher's z)", "COR": "Correlation", "PLO": "Log odds",
-                  "PR": "Proportion", "GEN": "Effect size"}
+F = TypeVar("F", bound=Callable[..., Fragment])
 
 
-NATURAL_UNITS_METHODS = {
-    "months": "Months' progress: the Education Endowment Foundation's conversion of effect sizes into "
-              "months of additional progress (EEF Teaching and Learning Toolkit).",
-    "absolute_risk": "Absolute effects: the pooled ratio applied to the stated baseline risk in the "
-                     "comparison group, as in GRADE summary-of-findings tables.",
-    "risk_difference": "Absolute effects: risk differences in events per 100 (or 1,000) people.",
-    "u3": "Standardised effects are also given as Cohen's U3: the share of the comparison group that the "
-          "average person receiving the intervention would do better than.",
-}
+def _quiet(func: F) -> F:
+    """Run a section without printing library warnings into the page (they are in ``analysis.html``)."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Fragment:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return func(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=1)
+def _example() -> ReviewAnalysis:
+    """The shipped practice-facilitation review (in a source checkout), analysed once for the examples."""
+    return analyse_review("practice-facilitation", Path(__file__).resolve().parents[2])
+
+
+def _measure(a: ReviewAnalysis) -> str:
+    return _spec_get(a.spec, "effect.measure")
+
+
+def _direction(a: ReviewAnalysis) -> str:
+    return _spec_get(a.spec, "effect.direction", "higher_is_better")
+
+
+def banner(a: ReviewAnalysis) -> Fragment:
+    """The simulated-data banner, or nothing for real data.
+
+    Examples
+    --------
+    >>> banner(_example())  # real data: no banner
+    <report section: 0 characters of HTML>
+    """
+    return banner_simulated() if _spec_get(a.spec, "provenance.simulated", False) else Fragment("")
+
+
+def headline(a: ReviewAnalysis) -> Fragment:
+    """Title, question, one-sentence answer, certainty badge and the effect in natural units.
+
+    Examples
+    --------
+    >>> _example().answer in headline(_example())
+    True
+    """
+    nu = a.natural_units
+    return headline_section(_spec_get(a.spec, "question.plain_question"), a.answer, a.certainty,
+                            getattr(nu, "phrase", None), getattr(nu, "detail", None),
+                            title=_spec_get(a.spec, "title"))
+
+
+def certainty(a: ReviewAnalysis) -> Fragment:
+    """How sure are we: the GRADE rating with one sentence per domain.
+
+    Examples
+    --------
+    >>> "How sure are we?" in certainty(_example())
+    True
+    """
+    return certainty_section(a.certainty)
+
+
+def probability(a: ReviewAnalysis) -> Fragment:
+    """Chances of any benefit and of an important one from the Bayesian model (nothing without one).
+
+    Examples
+    --------
+    >>> "Chance that it helps at all" in probability(_example())
+    True
+    """
+    if a.bayes is None and not a.bayes_error:
+        return Fragment("")
+    mid = _spec_get(a.spec, "decision.mid")
+    exact = a.bayes is not None and not hasattr(a.bayes, "idata")
+    model_text = ("a Bayesian random-effects model, computed exactly by numerical integration"
+                  if exact else "a Bayesian hierarchical model of strategies (sampled with NUTS)")
+    prior = a.bayes.prior_description() if a.bayes is not None else None
+    ok = a.bayes_error is None and (exact or bool(a.bayes.diagnostics.get("ok")))
+    messages = ([a.bayes_error] if a.bayes_error else
+                ([] if exact else list(a.bayes.diagnostics.get("messages", []))))
+    return probability_section(a.bayes_probability(0.0) if a.bayes is not None else None,
+                               a.bayes_probability(float(mid)) if (a.bayes is not None and mid is not None) else None,
+                               mid, prior, ok, messages, model_text=model_text)
+
+
+@_quiet
+def where_it_works(a: ReviewAnalysis) -> Fragment:
+    """Strategies ranked (several strategies) and moderators and subgroups, each with its figure.
+
+    Examples
+    --------
+    >>> "Where does it work best?" in where_it_works(_example())
+    True
+    """
+    spec, transform = a.spec, back_transform(_measure(a))
+    mid = _spec_get(spec, "decision.mid")
+    higher_is_better = _direction(a) == "higher_is_better"
+    parts: list[Fragment] = []
+    if a.bayes is not None and hasattr(a.bayes, "idata") and _spec_get(spec, "strategy.column"):
+        ranking = strategy_ranking(a.bayes, mid=mid, higher_is_better=higher_is_better)
+        parts.append(strategy_table(ranking, label="strategy", higher_is_better=higher_is_better,
+                                    transform=transform))
+        fig = plots.strategy_plot(ranking, label="strategy", higher_is_better=higher_is_better, mid=mid,
+                                  transform=transform)
+        parts.append(plots.figure_to_html(fig, caption="Strategies ranked by their estimated effect, "
+                                          "with 95% credible intervals."))
+    if a.moderators is not None or a.subgroups is not None:
+        sub = a.subgroups
+        sub_label = None
+        if sub is not None:
+            mod = next((m for m in (_spec_get(spec, "moderators") or []) if _spec_get(m, "name") == sub.by), None)
+            sub_label = _spec_get(mod, "label", sub.by)
+        parts.append(moderator_table(
+            a.moderators, sub.table if sub is not None else None, subgroup_name=sub_label,
+            subgroup_pval=sub.pval_between if sub is not None else None, transform=transform, level=a.meta.level))
+        table = a.moderators if a.moderators is not None and len(a.moderators) else None
+        plot_table = (sub.table.reset_index().rename(columns={sub.by: "level"}) if sub is not None else table)
+        if plot_table is not None and len(plot_table):
+            fig = plots.moderator_plot(plot_table, transform=transform,
+                                       xlabel=("Pooled effect in each subgroup" if sub is not None
+                                               else "Difference in effect"))
+            parts.append(plots.figure_to_html(fig))
+    return join(parts)
+
+
+@_quiet
+def figures(a: ReviewAnalysis) -> Fragment:
+    """What the studies show: forest plot, contour-enhanced funnel plot and the posterior.
+
+    Examples
+    --------
+    >>> figures(_example()).count('<img ')
+    3
+    """
+    meta, spec, measure = a.meta, a.spec, _measure(a)
+    transform = back_transform(measure)
+    words = measure_words(measure)
+    out = []
+    forest = plots.forest_plot(meta, labels=list(meta.labels), transform=transform, xlabel=words.label,
+                               refline=0.0, level=meta.level, summary_label="Pooled estimate (random effects)")
+    out.append(plots.figure_to_html(forest, caption="Forest plot: each study's effect with its confidence "
+                                    "interval; the diamond is the pooled estimate and the bar below it the "
+                                    "prediction interval for a new setting."))
+    if meta.k >= 3:
+        funnel = plots.funnel_plot(meta.yi, meta.vi, estimate=meta.estimate,
+                                   filled=a.trimfill.filled if a.trimfill is not None and a.trimfill.k0 else None,
+                                   transform=transform, xlabel=words.label,
+                                   egger_p=a.egger.pval if a.egger is not None else None)
+        out.append(plots.figure_to_html(funnel, caption="Contour-enhanced funnel plot: studies in the white "
+                                        "area would not be statistically significant; gaps there can "
+                                        "suggest missing studies."))
+    if a.bayes is not None and hasattr(a.bayes, "density"):
+        mid = _spec_get(spec, "decision.mid")
+        post = plots.posterior_plot(a.bayes.density("mu"), mid=mid, direction=_direction(a),
+                                    xlabel=f"Average effect ({words.short})", transform=transform,
+                                    prob_any=a.bayes_probability(0.0),
+                                    prob_mid=a.bayes_probability(float(mid)) if mid is not None else None)
+        out.append(plots.figure_to_html(post, caption="How likely each size of average effect is, given "
+                                        "the studies and the prior (Bayesian model)."))
+    return section("What the studies show", out)
+
+
+def studies(a: ReviewAnalysis) -> Fragment:
+    """The included studies with citations, effects, weights and risk of bias.
+
+    Examples
+    --------
+    >>> studies(_example()).count('<tr>')  # the header and 23 studies
+    24
+    """
+    spec, meta = a.spec, a.meta
+    citation_columns = _spec_get(spec, "data.citation") or []
+    data = a.data.loc[a.data.index[meta.kept]] if meta.kept is not None else a.data
+    return studies_table(data.reset_index(drop=True), label="study",
+                         citation=citation_columns[0] if citation_columns else None,
+                         risk_of_bias=_spec_get(spec, "certainty.risk_of_bias_column"), weights=meta.weights,
+                         measure=_measure(a), level=meta.level)
+
+
+def version(a: ReviewAnalysis, manifest_draft: dict[str, Any] | None = None,
+            previous_manifest: dict[str, Any] | None = None) -> Fragment:
+    """Version label, date, fingerprint and what changed since the previous version.
+
+    Examples
+    --------
+    >>> "first version" in version(_example(), {"version_label": "v1"})
+    True
+    """
+    draft = manifest_draft or {}
+    return version_section(draft.get("version_label", "unpublished"), draft.get("created_at", "not published"),
+                           draft.get("fingerprint", "not computed"), changes_since(previous_manifest, draft))
 
 
 def _data_sentence(spec: Any) -> str:
@@ -48,120 +234,49 @@ def _data_sentence(spec: Any) -> str:
     return "Data: " + ". ".join(parts) + "."
 
 
-def _transform(measure: str) -> Any:
-    return np.exp if measure in RATIO_MEASURES else None
+def methods(a: ReviewAnalysis) -> Fragment:
+    """The methods appendix: estimators, tests, priors, sampler, GRADE rules and the data source.
 
-
-def _figures(a: ReviewAnalysis, measure: str, direction: str) -> list[str]:
-    meta, spec = a.meta, a.spec
-    transform = _transform(measure)
-    xlabel = MEASURE_LABELS.get(measure, "Effect size")
-    refline = 0.0
-    out = []
-    forest = plots.forest_plot(meta, labels=list(meta.labels), transform=transform, xlabel=xlabel,
-                               refline=refline, level=meta.level, summary_label="Pooled estimate (random effects)")
-    out.append(plots.figure_to_html(forest, caption="Forest plot: each study's effect with its confidence "
-                                    "interval; the diamond is the pooled estimate and the bar below it the "
-                                    "prediction interval for a new setting."))
-    if meta.k >= 3:
-        funnel = plots.funnel_plot(meta.yi, meta.vi, estimate=meta.estimate,
-                                   filled=a.trimfill.filled if a.trimfill is not None and a.trimfill.k0 else None,
-                                   transform=transform, xlabel=xlabel,
-                                   egger_p=a.egger.pval if a.egger is not None else None)
-        out.append(plots.figure_to_html(funnel, caption="Contour-enhanced funnel plot: studies in the white "
-                                        "area would not be statistically significant; gaps there can "
-                                        "suggest missing studies."))
-    if a.bayes is not None and hasattr(a.bayes, "density"):
-        short = {"SMD": "SMD", "OR": "odds ratio", "RR": "risk ratio"}.get(measure, "effect size")
-        post = plots.posterior_plot(a.bayes.density("mu"), mid=_spec_get(spec, "decision.mid"),
-                                    direction=direction, xlabel=f"Average effect ({short})",
-                                    transform=transform)
-        out.append(plots.figure_to_html(post, caption="How likely each size of average effect is, given "
-                                        "the studies and the prior (Bayesian model)."))
-    return out
-
-
-def report_sections(a: ReviewAnalysis, manifest_draft: dict[str, Any] | None = None,
-                    previous_manifest: dict[str, Any] | None = None) -> list[str]:
-    """The HTML sections of the policymaker page, in reading order."""
-    spec, meta = a.spec, a.meta
-    measure = _spec_get(spec, "effect.measure")
-    direction = _spec_get(spec, "effect.direction", "higher_is_better")
-    higher_is_better = direction == "higher_is_better"
-    mid = _spec_get(spec, "decision.mid")
-    transform = _transform(measure)
-    sections: list[str] = []
-    if _spec_get(spec, "provenance.simulated", False):
-        sections.append(report.banner_simulated())
-    nu = a.natural_units
-    sections.append(report.headline_section(
-        _spec_get(spec, "question.plain_question"), a.answer, a.certainty,
-        getattr(nu, "phrase", None), getattr(nu, "detail", None), title=_spec_get(spec, "title")))
-    sections.append(report.certainty_section(a.certainty))
-    diagnostics = a.diagnostics()
-    if a.bayes is not None or a.bayes_error:
-        exact = a.bayes is not None and not hasattr(a.bayes, "idata")
-        model_text = ("a Bayesian random-effects model, computed exactly by numerical integration"
-                      if exact else "a Bayesian hierarchical model of strategies (sampled with NUTS)")
-        prior = a.bayes.prior_description() if a.bayes is not None else None
-        bayes_ok = a.bayes_error is None and (exact or bool(a.bayes.diagnostics.get("ok")))
-        bayes_messages = ([a.bayes_error] if a.bayes_error else
-                          ([] if exact else list(a.bayes.diagnostics.get("messages", []))))
-        sections.append(report.probability_section(
-            a.bayes_probability(0.0) if a.bayes is not None else None,
-            a.bayes_probability(float(mid)) if (a.bayes is not None and mid is not None) else None,
-            mid, prior, bayes_ok, bayes_messages, model_text=model_text))
-    if a.bayes is not None and hasattr(a.bayes, "idata") and _spec_get(spec, "strategy.column"):
-        ranking = strategy_ranking(a.bayes, mid=mid, higher_is_better=higher_is_better)
-        sections.append(report.strategy_table(ranking, label="strategy", higher_is_better=higher_is_better,
-                                              transform=transform))
-        fig = plots.strategy_plot(ranking, label="strategy", higher_is_better=higher_is_better, mid=mid,
-                                  transform=transform)
-        sections.append(plots.figure_to_html(fig, caption="Strategies ranked by their estimated effect, "
-                                             "with 95% credible intervals."))
-    if a.moderators is not None or a.subgroups is not None:
-        sub = a.subgroups
-        sub_label = None
-        if sub is not None:
-            mod = next((m for m in (_spec_get(spec, "moderators") or []) if _spec_get(m, "name") == sub.by), None)
-            sub_label = _spec_get(mod, "label", sub.by)
-        sections.append(report.moderator_table(
-            a.moderators, sub.table if sub is not None else None, subgroup_name=sub_label,
-            subgroup_pval=sub.pval_between if sub is not None else None, transform=transform, level=meta.level))
-        table = a.moderators if a.moderators is not None and len(a.moderators) else None
-        plot_table = (sub.table.reset_index().rename(columns={sub.by: "level"}) if sub is not None else table)
-        if plot_table is not None and len(plot_table):
-            fig = plots.moderator_plot(plot_table, transform=transform,
-                                       xlabel=("Pooled effect in each subgroup" if sub is not None
-                                               else "Difference in effect"))
-            sections.append(plots.figure_to_html(fig))
-    sections.append(report.section("What the studies show", "".join(_figures(a, measure, direction))))
-    citation_columns = _spec_get(spec, "data.citation") or []
-    data = a.data.loc[a.data.index[meta.kept]] if meta.kept is not None else a.data
-    sections.append(report.studies_table(
-        data.reset_index(drop=True), label="study", citation=citation_columns[0] if citation_columns else None,
-        risk_of_bias=_spec_get(spec, "certainty.risk_of_bias_column"), weights=meta.weights, measure=measure,
-        level=meta.level))
-    draft = manifest_draft or {}
-    sections.append(report.version_section(draft.get("version_label", "unpublished"),
-                                           draft.get("created_at", "not published"),
-                                           draft.get("fingerprint", "not computed"),
-                                           changes_since(previous_manifest, draft)))
+    Examples
+    --------
+    >>> "restricted maximum-likelihood" in methods(_example())
+    True
+    """
+    meta = a.meta
     prior = a.bayes.prior_description() if a.bayes is not None else None
     sampler = None
     if a.bayes is not None and hasattr(a.bayes, "idata"):
         sampler = getattr(a.bayes, "sampler_settings", None) or "NUTS"
     elif a.bayes is not None:
         sampler = "exact numerical integration over tau (no sampling)"
-    sections.append(report.methods_section(
-        measure=measure, method=meta.method, test=meta.test, level=meta.level, k=meta.k, prior=prior,
+    return methods_section(
+        measure=_measure(a), method=meta.method, test=meta.test, level=meta.level, k=meta.k, prior=prior,
         sampler=sampler, bias_tests=a.egger is not None,
         natural_units=NATURAL_UNITS_METHODS.get(getattr(a.natural_units, "kind", None)),
-        extra=[_data_sentence(spec)] + [f"Note: {n}" for n in a.notes]))
-    return sections
+        extra=[_data_sentence(a.spec)] + [f"Note: {n}" for n in a.notes])
+
+
+def report_sections(a: ReviewAnalysis, manifest_draft: dict[str, Any] | None = None,
+                    previous_manifest: dict[str, Any] | None = None) -> list[Fragment]:
+    """The sections of the policymaker page in the default reading order (empty ones left out).
+
+    Examples
+    --------
+    >>> [str(s)[:30] for s in report_sections(_example())][:2]
+    ['<section class="syn-headline" ', '<section class="syn-section sy']
+    """
+    parts = [banner(a), headline(a), certainty(a), probability(a), where_it_works(a), figures(a), studies(a),
+             version(a, manifest_draft, previous_manifest), methods(a)]
+    return [part for part in parts if part]
 
 
 def report_page(a: ReviewAnalysis, manifest_draft: dict[str, Any] | None = None,
                 previous_manifest: dict[str, Any] | None = None) -> Any:
-    """The whole policymaker page as one displayable HTML block."""
-    return report.render(report_sections(a, manifest_draft, previous_manifest))
+    """The whole policymaker page as one displayable HTML block (the sections in the default order).
+
+    Examples
+    --------
+    >>> "syn-report" in report_page(_example())._repr_html_()
+    True
+    """
+    return render(report_sections(a, manifest_draft, previous_manifest))

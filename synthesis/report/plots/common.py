@@ -1,0 +1,176 @@
+"""Shared parts of the report's figures: palette, style, alt text, axes and embedding.
+
+Every plotting function of :mod:`synthesis.report.plots` returns a
+:class:`matplotlib.figure.Figure` built without pyplot (no global state; the
+Agg canvas renders it), in the Okabe-Ito colour-blind-safe palette (Okabe &
+Ito 2008, *Color Universal Design*), with fonts large enough to print. Each
+figure carries an alt text that states its finding (:func:`alt_text`), which
+:func:`figure_to_html` uses to embed the figure as a PNG data URI through the
+``figure.html.j2`` template. Numbers in alt texts, legends and labels are
+shown with :mod:`synthesis.numbers`, like everywhere else on the page.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+import struct
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+from scipy import stats
+
+from synthesis.errors import DataError
+from synthesis.report.templating import Fragment, render_template
+
+__all__ = ["OKABE_ITO", "STYLE", "alt_text", "figure_to_html"]
+
+#: Okabe-Ito palette (colour-blind safe)
+OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
+             "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7"}
+#: matplotlib settings applied while a figure is built (print-readable sizes)
+STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "xtick.labelsize": 10,
+         "ytick.labelsize": 10, "legend.fontsize": 10, "axes.spines.top": False,
+         "axes.spines.right": False, "svg.fonttype": "none"}
+#: funnel contour bands from the outermost inwards (metafor: gray75, gray55), and outside them
+_BAND_GREYS = ["#BFBFBF", "#8C8C8C", "#A6A6A6", "#737373", "#595959"]
+_OUTSIDE = "#DEDEDE"
+_ALT_ATTR = "synthesis_alt"
+
+
+# ---------------------------------------------------------------- helpers
+def set_alt(fig: Figure, text: str) -> Figure:
+    setattr(fig, _ALT_ATTR, text)
+    return fig
+
+
+def alt_text(fig: Figure) -> str | None:
+    """The alt text a plotting function attached to ``fig`` (None if none)."""
+    return getattr(fig, _ALT_ATTR, None)
+
+
+
+def get(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def finite(x: Any) -> bool:
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def transform_ticks(ax: Any, transform: Callable[[float], float] | None) -> None:
+    """Label the x axis on the back-transformed scale (metafor's ``atransf``).
+
+    For ``exp`` (log ratios) the ticks sit at round ratios (0.1, 0.2, 0.5, 1,
+    2, 5, ...); for other transforms the existing ticks are relabelled.
+    """
+    if transform is None:
+        return
+    if transform in (np.exp, math.exp):
+        lo, hi = ax.get_xlim()
+        for mantissas in ((1, 2, 5), (1, 5), (1,), (1, 2, 3, 4, 5, 6, 7, 8, 9),
+                          (1, 1.2, 1.4, 1.6, 1.8, 2, 2.5, 3, 4, 5, 6, 7, 8, 9)):
+            nice = np.array([m * 10.0 ** e for e in range(-4, 5) for m in mantissas])
+            inside = nice[(np.log(nice) >= lo) & (np.log(nice) <= hi)]
+            if 3 <= inside.size <= 9:
+                ax.set_xticks(np.log(inside))
+                ax.set_xticklabels([f"{v:g}" for v in inside])
+                ax.set_xlim(lo, hi)
+                return
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{float(transform(x)):.3g}"))
+
+
+def finish_rows_axis(fig: Figure, ax: Any, ylim: tuple[float, float], xlabel: str,
+                      transform: Callable[[float], float] | None, title: str | None) -> None:
+    """Shared finish of the one-row-per-item plots: no y axis, x label, back-transformed ticks, title."""
+    ax.set_ylim(*ylim)
+    ax.set_yticks([])
+    ax.spines["left"].set_visible(False)
+    ax.set_xlabel(xlabel)
+    transform_ticks(ax, transform)
+    if title:
+        fig.suptitle(title, fontweight="bold")
+
+
+def new_figure(width: float, height: float) -> Figure:
+    with matplotlib.rc_context(STYLE):
+        return Figure(figsize=(width, height), layout="constrained", facecolor="white")
+
+
+def truncate(label: str, n: int = 45) -> str:
+    return label if len(label) <= n else label[: n - 1] + "…"
+
+
+def study_arrays(obj: Any, yi: Any, vi: Any, labels: Any, weights: Any
+                  ) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray | None]:
+    if obj is not None:
+        if isinstance(obj, pd.DataFrame):
+            yi, vi = obj["yi"].to_numpy(), obj["vi"].to_numpy()
+            if labels is None and "study" in obj.columns:
+                labels = obj["study"].tolist()
+            if weights is None and "weights" in obj.columns:
+                weights = obj["weights"].to_numpy()
+        elif isinstance(obj, (tuple, list)) and len(obj) == 2:
+            yi, vi = obj
+        else:
+            yi, vi = get(obj, "yi"), get(obj, "vi")
+            if labels is None:
+                labels = get(obj, "labels")
+            if weights is None:
+                weights = get(obj, "weights")
+    if yi is None or vi is None:
+        raise DataError("give a result (with yi and vi), a (yi, vi) pair or yi= and vi=")
+    y, v = np.asarray(yi, dtype=float).ravel(), np.asarray(vi, dtype=float).ravel()
+    if y.shape != v.shape or y.size == 0:
+        raise DataError(f"yi and vi must be non-empty and of equal length (got {y.size} and {v.size})")
+    if not (np.all(np.isfinite(y)) and np.all(np.isfinite(v)) and np.all(v > 0)):
+        raise DataError("yi must be finite and vi finite and positive for plotting")
+    labs = [f"Study {i}" for i in range(1, y.size + 1)] if labels is None else [str(x) for x in labels]
+    if len(labs) != y.size:
+        raise DataError(f"{len(labs)} labels for {y.size} studies")
+    w = None if weights is None else np.asarray(weights, dtype=float).ravel()
+    return y, v, labs, w
+
+
+def z_value(level: float) -> float:
+    lev = level / 100 if level > 1 else level
+    return float(stats.norm.ppf(1 - (1 - lev) / 2))
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    return struct.unpack(">II", png[16:24])
+
+
+def figure_to_html(fig: Figure, alt: str | None = None, caption: str | None = None, *, dpi: int = 110) -> Fragment:
+    """Embed a figure as ``<figure><img src="data:image/png;base64,..."></figure>``.
+
+    The image scales to the page width (``width:100%``) but never beyond its
+    natural size. ``alt`` (default: the figure's own :func:`alt_text`) and
+    ``caption`` are HTML-escaped. A ``<figcaption>`` is written only when a
+    caption is given, so screen readers do not read the alt text twice.
+
+    Examples
+    --------
+    >>> fig = new_figure(2, 2)
+    >>> figure_to_html(fig, "A <b>blank</b> figure").startswith('<figure class="syn-figure"><img src="data:image/png;base64,')
+    True
+    """
+    alt = alt if alt is not None else alt_text(fig)
+    if not alt:
+        raise DataError("figure_to_html needs alt text that states what the figure shows")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white", metadata={"Software": None})
+    png = buf.getvalue()
+    width, height = _png_size(png)
+    data = base64.b64encode(png).decode("ascii")
+    return render_template("figure.html.j2", data=data, alt=alt, width=width, height=height, caption=caption)
