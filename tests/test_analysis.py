@@ -1,13 +1,9 @@
 """The analysis step (:mod:`synthesis.analysis`) checked against independent truths.
 
-The shipped real reviews are analysed as the notebook does (``analyse_review`` with the
-repository as project folder) and compared with R metafor 3.8 (``tests/data/metafor``:
-same data, REML, z test, 95%, as the reviews' ``review.yaml`` say), with fits of the
-library run here on the loaded data, with a brute-force posterior on a grid and with the
-GRADE rules. The helpers are checked on small constructed DataFrames. The constructed
-review ``tests/data/analysis/reviews/ten-trials`` (ten homogeneous trials at low risk of
-bias) reaches high certainty and, with rows dropped, goes below the ten studies that
-small-study tests need.
+The shipped real reviews, analysed as the notebook does, against R metafor 3.8
+(``tests/data/metafor``: same data and settings), fits run here, a brute-force grid posterior
+and the GRADE rules; the helpers on constructed DataFrames; the constructed review
+``tests/data/analysis/reviews/ten-trials`` for high certainty and for fewer than ten studies.
 """
 from __future__ import annotations
 
@@ -33,11 +29,9 @@ METAFOR = REPO / "tests" / "data" / "metafor"
 FIXTURES = REPO / "tests" / "data" / "analysis"
 GRADE_LEVELS = ("high", "moderate", "low", "very low")
 ITERATIVE = 1e-4  # relative tolerance for iterative quantities (tests/data/metafor/README.md)
-# metafor stopped its REML iterations at a change below 1e-5; quantities computed from two such
-# estimates or from a tail probability (case diagnostics, p-values, effects near 0) get this
-# relative tolerance, and effects on the analysis scale (about 0.01 to 1) this absolute one
-DERIVED = 1e-3
-EFFECT_ATOL = 2e-5
+# metafor stops REML at a change below 1e-5: case diagnostics and p-values computed from such
+# estimates get DERIVED (relative), effects near 0 on the analysis scale EFFECT_ATOL (absolute)
+DERIVED, EFFECT_ATOL = 1e-3, 2e-5
 
 #: shipped real review -> the metafor reference computed on the same studies
 REAL_REVIEWS = {
@@ -202,7 +196,8 @@ SAME_CODING = [
       "high school vs primary (elementary)": "factor(grade)3", "college vs primary (elementary)": "factor(grade)4"}),
     ("writing-to-learn", "length", "length", {"per unit increase": "length"}),
     ("writing-to-learn", "meta", "meta", {"metacognitive prompts vs no prompts": "meta"}),
-    ("cbt-offenders-at-scale", "setting", "factor(setting)", {"in prison vs in the community": "factor(setting)prison"}),
+    ("cbt-offenders-at-scale", "setting", "factor(setting)",
+     {"in prison vs in the community": "factor(setting)prison"}),
     ("cbt-offenders-at-scale", "group", "factor(group)", {"juveniles vs adults": "factor(group)juveniles"}),
 ]
 
@@ -433,6 +428,15 @@ def test_moderator_table_is_one_regression_per_moderator():
     assert table["k"].tolist() == [8, 8, 9]  # the row without a dose is left out of that regression only
 
 
+@pytest.mark.xfail(strict=True, reason="moderator_table names the comparison level by sorting the levels as text "
+                   "('10' < '2') while the regression sorts numbers (2 < 10): a numeric categorical moderator "
+                   "without reference or level_labels is shown as '10 vs 10'")
+def test_moderator_table_names_the_regressions_reference_level():
+    data = pd.DataFrame({"yi": [0.1, 0.3, 0.5, 0.2, 0.7, 0.4], "vi": [0.02] * 6, "weeks": [2, 10] * 3})
+    table = moderator_table(data, [{"name": "weeks", "type": "categorical"}], method="REML", test="z", level=0.95)
+    assert table["term"].tolist() == ["weeks[10]"] and table["comparison"].tolist() == ["10 vs 2"]
+
+
 def test_moderator_table_says_why_a_regression_could_not_be_fitted():
     data = pd.DataFrame({"yi": [0.1, 0.3, 0.5], "vi": [0.02] * 3, "dose": [1, 2, 3]})
     table = moderator_table(data, CODED, method="REML", test="z", level=0.95)
@@ -465,6 +469,16 @@ def test_study_level_data_combines_the_effects_of_each_study():
     assert combined["study"].tolist() == ["One (2001)", "Two (2002)", "Three (2003)"]
     assert combined["setting"].iloc[0] == "school" and pd.isna(combined["setting"].iloc[2])  # varies within s3
     assert "6 effect sizes come from 3 studies" in note
+
+
+@pytest.mark.xfail(strict=True, reason="study_level_data keeps 'study' only when it is constant within a study, "
+                   "so effect-level labels (label_template naming the arm or outcome) give the combined "
+                   "study a missing label, shown as 'nan' in the forest plot and case diagnostics")
+def test_study_level_data_labels_every_combined_study():
+    data = pd.DataFrame({"sid": ["s1", "s1", "s2"], "study": ["One: arm 1", "One: arm 2", "Two: arm 1"],
+                         "setting": ["x", "x", "y"], "yi": [0.2, 0.4, 0.1], "vi": [0.04, 0.04, 0.02]})
+    combined, _ = study_level_data(review_like(data))
+    assert combined["study"].notna().all() and combined["study"].is_unique
 
 
 @pytest.mark.parametrize("study_id", ["sid", None])
@@ -527,10 +541,7 @@ def test_strategy_ranking_lower_is_better():
     assert table["prob_gt_0"].tolist() == [0.75, 0.0, 0.25]  # P(effect < 0)
     assert table["prob_gt_mid"].tolist() == [0.75, 0.0, 0.0]  # P(effect < -0.15)
     assert table["prob_best"].tolist() == [1.0, 0.0, 0.0]
-
-
-def test_strategy_ranking_without_mid_has_no_mid_column():
-    assert "prob_gt_mid" not in strategy_ranking(FakeStrategyFit(), mid=None)
+    assert "prob_gt_mid" not in strategy_ranking(FakeStrategyFit(), mid=None)  # no MID, no column
 
 
 @pytest.mark.slow
