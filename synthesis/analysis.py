@@ -22,7 +22,7 @@ from synthesis.meta.small_study import (MIN_STUDIES, BeggResult, EggerResult, Tr
                                         trim_and_fill)
 from synthesis.meta.case_diagnostics import influence, leave_one_out
 from synthesis.meta.pooled import MetaResult, meta_analysis
-from synthesis.meta.regression import SubgroupResult, meta_regression, subgroup_analysis
+from synthesis.meta.regression import SubgroupResult, meta_regression, sorted_levels, subgroup_analysis
 from synthesis.results import jsonable
 
 __all__ = ["analyse_review", "ReviewAnalysis", "moderator_table"]
@@ -66,7 +66,7 @@ def labelled_levels(data: pd.DataFrame, moderators: list[Any]) -> tuple[pd.DataF
             continue
         if labels:
             def relabel(value: Any, labels: dict = labels) -> Any:
-                if value is None or (isinstance(value, float) and np.isnan(value)):
+                if value is None or pd.isna(value):
                     return None
                 return next((str(lab) for key, lab in labels.items() if _same_level(key, value)), str(value))
             out[name] = out[name].map(relabel).astype(object)
@@ -112,8 +112,8 @@ def moderator_table(data: pd.DataFrame, moderators: list[Any], *, method: str, t
                 continue
         ref_level = str(reference) if reference is not None else None
         if categorical and ref_level is None:
-            levels = sorted(map(str, data[name].dropna().unique()))
-            ref_level = levels[0] if levels else ""
+            levels = sorted_levels(data[name])  # the regression's own order, so the names agree
+            ref_level = str(levels[0]) if levels else ""
         for i, term in enumerate(fit.coef_names[1:], start=1):
             comparison = (f"{term[len(name) + 1:-1]} vs {ref_level}" if categorical and term.startswith(f"{name}[")
                           else "per unit increase")
@@ -247,6 +247,9 @@ def study_level_data(review: Any) -> tuple[pd.DataFrame, str | None]:
     keep = tuple(dict.fromkeys(c for c in ["study", *moderators, *citation, *rob] if c and c in data.columns))
     combined = aggregate_effects(data, cluster, rho=WITHIN_STUDY_RHO, keep=keep)
     combined["sei"] = np.sqrt(combined["vi"])
+    if "study" in combined.columns:  # effect-level labels (naming an arm or outcome): the study's id
+        unlabelled = combined["study"].isna()
+        combined.loc[unlabelled, "study"] = combined.loc[unlabelled, cluster].astype(str)
     note = (f"The {len(data)} effect sizes come from {len(combined)} studies; for the pooled, moderator and "
             f"small-study analyses the effects of each study were combined into one, assuming a "
             f"within-study correlation of {WITHIN_STUDY_RHO} (metafor's aggregate); the Bayesian model "
@@ -268,13 +271,15 @@ def frequentist_analysis(review: Any) -> ReviewAnalysis:
     if meta.k >= 3:
         result.influence = influence(meta).to_frame()
         result.leave_one_out = leave_one_out(meta).to_frame()
+    if meta.k >= MIN_STUDIES:
         result.egger = egger_test(meta, "rma")
         result.egger_classic = egger_test(meta, "lm")
         result.begg = begg_test(meta)
         result.trimfill = trim_and_fill(meta)
-        if meta.k < MIN_STUDIES:
-            result.notes.append(f"Only {meta.k} studies: tests for small-study effects have little power "
-                                f"below {MIN_STUDIES} studies and are not used for the rating.")
+    else:
+        result.notes.append(f"Only {meta.k} studies: tests for small-study effects (Egger, Begg, "
+                            f"trim-and-fill) have too little power below {MIN_STUDIES} studies "
+                            "(Sterne et al. 2011), so they are not reported or used for the rating.")
     moderators = list(_spec_get(spec, "moderators", []) or [])
     if moderators:
         result.moderators = moderator_table(data, moderators, method=method, test=test, level=level)

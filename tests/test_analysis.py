@@ -159,10 +159,6 @@ def test_small_study_tests_need_ten_studies(tmp_path):
     assert any("small-study" in note for note in below.diagnostics()["messages"])
 
 
-@pytest.mark.xfail(strict=True, reason="analysis.frequentist_analysis runs Egger, Begg and trim-and-fill "
-                   "for every k >= 3 and results() reports them under 'small_study' (the report's methods "
-                   "list them too); only the certainty rating ignores them below "
-                   "MIN_STUDIES_FOR_BIAS_TESTS = 10, whose docstring says they are not reported")
 def test_small_study_tests_are_absent_below_ten_studies(tmp_path):
     below = analyse_review("ten-trials", fixture_project(tmp_path, rows=9))
     assert below.egger is None and below.begg is None and below.trimfill is None
@@ -397,9 +393,6 @@ def test_labelled_levels_relabels_and_keeps_missing():
     pd.testing.assert_frame_equal(data, before)  # the input is not changed
 
 
-@pytest.mark.xfail(strict=True, reason="labelled_levels turns pd.NA of a nullable (Int64) column into the "
-                   "level '<NA>' (float('<NA>') fails, then str(pd.NA)); moderator_table then fits '<NA>' "
-                   "as a level instead of dropping the rows")
 def test_labelled_levels_keeps_nullable_missing_values():
     data = pd.DataFrame({"dose": pd.array([1, 2, None], dtype="Int64")})
     out, _ = labelled_levels(data, CODED)
@@ -428,9 +421,6 @@ def test_moderator_table_is_one_regression_per_moderator():
     assert table["k"].tolist() == [8, 8, 9]  # the row without a dose is left out of that regression only
 
 
-@pytest.mark.xfail(strict=True, reason="moderator_table names the comparison level by sorting the levels as text "
-                   "('10' < '2') while the regression sorts numbers (2 < 10): a numeric categorical moderator "
-                   "without reference or level_labels is shown as '10 vs 10'")
 def test_moderator_table_names_the_regressions_reference_level():
     data = pd.DataFrame({"yi": [0.1, 0.3, 0.5, 0.2, 0.7, 0.4], "vi": [0.02] * 6, "weeks": [2, 10] * 3})
     table = moderator_table(data, [{"name": "weeks", "type": "categorical"}], method="REML", test="z", level=0.95)
@@ -471,9 +461,6 @@ def test_study_level_data_combines_the_effects_of_each_study():
     assert "6 effect sizes come from 3 studies" in note
 
 
-@pytest.mark.xfail(strict=True, reason="study_level_data keeps 'study' only when it is constant within a study, "
-                   "so effect-level labels (label_template naming the arm or outcome) give the combined "
-                   "study a missing label, shown as 'nan' in the forest plot and case diagnostics")
 def test_study_level_data_labels_every_combined_study():
     data = pd.DataFrame({"sid": ["s1", "s1", "s2"], "study": ["One: arm 1", "One: arm 2", "Two: arm 1"],
                          "setting": ["x", "x", "y"], "yi": [0.2, 0.4, 0.1], "vi": [0.04, 0.04, 0.02]})

@@ -30,7 +30,8 @@ def _is_categorical(series: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series))
 
 
-def _sorted_levels(values: pd.Series) -> list[Any]:
+def sorted_levels(values: pd.Series) -> list[Any]:
+    """A moderator's levels in the order the design matrix uses (numbers as numbers, else text)."""
     levels = pd.unique(values.dropna())
     try:
         return sorted(levels)
@@ -59,7 +60,7 @@ def design_matrix(data: pd.DataFrame, moderators: Sequence[str], *, categorical:
     for name in moderators:
         series = data[name]
         if name in categorical or _is_categorical(series):
-            levels = _sorted_levels(series)
+            levels = sorted_levels(series)
             if name in reference and reference[name] is not None:
                 ref = reference[name]
                 match = [lv for lv in levels if str(lv) == str(ref)]
@@ -367,7 +368,7 @@ def subgroup_analysis(data: pd.DataFrame, by: str, yi: str = "yi", vi: str = "vi
     test = check_test(test)
     level = normalise_level(level)
     complete = _complete_rows(data, [by], yi, vi)
-    levels = _sorted_levels(complete[by])
+    levels = sorted_levels(complete[by])
     if reference is not None and reference in levels:
         levels = [reference] + [lv for lv in levels if lv != reference]
     fits: dict[Any, MetaResult] = {}
