@@ -24,6 +24,7 @@ from synthesis.meta.case_diagnostics import influence, leave_one_out
 from synthesis.meta.pooled import MetaResult, meta_analysis
 from synthesis.meta.regression import SubgroupResult, meta_regression, sorted_levels, subgroup_analysis
 from synthesis.results import jsonable
+from synthesis.review.data_file import same_level
 
 __all__ = ["analyse_review", "ReviewAnalysis", "moderator_table"]
 
@@ -33,13 +34,6 @@ def _spec_get(obj: Any, dotted: str, default: Any = None) -> Any:
             return default
         obj = obj.get(part) if isinstance(obj, dict) else getattr(obj, part, None)
     return default if obj is None else obj
-
-
-def _same_level(a: Any, b: Any) -> bool:
-    try:
-        return float(a) == float(b)
-    except (TypeError, ValueError):
-        return str(a) == str(b)
 
 
 def labelled_levels(data: pd.DataFrame, moderators: list[Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -68,7 +62,7 @@ def labelled_levels(data: pd.DataFrame, moderators: list[Any]) -> tuple[pd.DataF
             def relabel(value: Any, labels: dict = labels) -> Any:
                 if value is None or pd.isna(value):
                     return None
-                return next((str(lab) for key, lab in labels.items() if _same_level(key, value)), str(value))
+                return next((str(lab) for key, lab in labels.items() if same_level(value, key)), str(value))
             out[name] = out[name].map(relabel).astype(object)
             if reference is not None:
                 reference = relabel(reference)

@@ -131,14 +131,17 @@ def p_value(p: Any) -> str:
 
 
 def level_percent(level: float) -> str:
-    """A confidence or credible level as a label: ``"95%"`` (0.95 or 95 accepted).
+    """A confidence or credible level, already a fraction, as a label: ``"95%"``.
+
+    Levels given as 95 are normalised once, where they enter
+    (:func:`synthesis.meta.pooled.normalise_level`); here a value outside (0, 1) is an error.
 
     Examples
     --------
-    >>> level_percent(0.95), level_percent(90), level_percent(0.975)
-    ('95%', '90%', '97.5%')
+    >>> level_percent(0.95), level_percent(0.975)
+    ('95%', '97.5%')
     """
     x = float(level)
-    if x > 1:
-        x /= 100.0
+    if not 0 < x < 1:
+        raise ValueError(f"a level must be a fraction between 0 and 1 (e.g. 0.95), got {level!r}")
     return f"{round_half_up(100 * x, 1):g}%"

@@ -30,6 +30,7 @@ from scipy import stats
 
 from synthesis.errors import DataError
 from synthesis.grading.measures import RATIO_MEASURES, back_transform, measure_words
+from synthesis.meta.pooled import normalise_level
 from synthesis.numbers import interval, level_percent, number, round_half_up
 
 __all__ = ["EEF_TABLE", "eef_months", "absolute_effect", "AbsoluteEffect", "smd_to_u3",
@@ -217,10 +218,10 @@ def improvement_index(d: Any) -> Any:
 
 def _level_text(level: float) -> str:
     """``"95%"`` for a confidence level of 0.95 (or 95); a clear error outside (0, 1)."""
-    lev = float(level)
-    if not 0 < (lev / 100.0 if lev > 1 else lev) < 1:
-        raise DataError(f"confidence level must be between 0 and 1 (e.g. 0.95), got {level!r}")
-    return level_percent(lev)
+    try:
+        return level_percent(normalise_level(level))
+    except (TypeError, ValueError):
+        raise DataError(f"confidence level must be between 0 and 1 (e.g. 0.95), got {level!r}") from None
 
 
 def orient(estimate: float, ci_lb: float, ci_ub: float, direction: str = "higher_is_better"
