@@ -148,7 +148,7 @@ bayes:
   mu_sd: 1.0
   tau_prior: half_normal
   tau_scale: 0.5
-  # the strategy model needs small steps (see synthesis.bayes.models.strategy_model)
+  # the strategy model needs small steps (see synthesis.bayes.strategy_model)
   draws: 1500
   tune: 1000
   chains: 4
@@ -185,7 +185,7 @@ def readme(data, truth) -> str:
     return f"""# {REVIEW_ID} - SIMULATED DATA
 
 **SIMULATED: these are not real studies.** This review exists to show what the Bayesian model
-of implementation strategies (`synthesis.bayes.models.strategy_model`) and the reports can do. Every
+of implementation strategies (`synthesis.bayes.strategy_model`) and the reports can do. Every
 row of `studies.csv` has `simulated = True`, `review.yaml` has `provenance.simulated: true`
 and a title starting "Illustrative (simulated):".
 

@@ -16,17 +16,17 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
-from synthesis.bayes.models import (
+from synthesis.bayes import (
     TAU_PRIOR_PRESETS,
     StrategyPriors,
     TauPrior,
     make_tau_prior,
     random_effects,
     random_effects_exact,
+    simulate_strategy_data,
     strategy_model,
 )
 from synthesis.errors import DataError
-from synthesis.bayes.simulate import simulate_strategy_data
 
 DATA = Path(__file__).parent / "data" / "metafor"
 FAST = dict(cores=1)
