@@ -11,8 +11,8 @@ PyMC, nutpie and ArviZ are imported only when a model is sampled or summarised.
 Imports nothing from ``synthesis.review``, ``synthesis.report`` or ``synthesis.pipeline``.
 """
 from synthesis.bayes.exact import ExactResult, random_effects_exact
-from synthesis.bayes.priors import (PRESET_ALIASES, TAU_PRIOR_PRESETS, StrategyPriors, TauPrior, make_tau_prior,
-                                    tau_prior_names)
+from synthesis.bayes.priors import (PRESET_ALIASES, TAU_PRIOR_PRESETS, StrategyPriors, TauPrior,
+                                    make_tau_prior, tau_prior_names)
 from synthesis.bayes.random_effects_model import random_effects
 from synthesis.bayes.results import ESS_MIN, R_HAT_MAX, BayesResult
 from synthesis.bayes.sampling import DEFAULT_SAMPLER

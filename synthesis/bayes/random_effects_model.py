@@ -16,7 +16,8 @@ import pandas as pd
 
 from synthesis.bayes.exact import ExactResult, random_effects_exact
 from synthesis.bayes.posterior import relabel, unique_labels
-from synthesis.bayes.priors import SCALED_KINDS, TauPrior, check_positive, make_tau_prior, random_effects_prior
+from synthesis.bayes.priors import (SCALED_KINDS, TauPrior, check_positive, make_tau_prior,
+                                    random_effects_prior)
 from synthesis.bayes.results import BayesResult
 from synthesis.bayes.sampling import DEFAULT_SAMPLER, Sampler, sample, sampler_settings
 from synthesis.errors import DataError
