@@ -57,7 +57,6 @@ def _simpson_weights(n: int, step: float) -> np.ndarray:
     return w * step / 3.0
 
 
-
 def shortest_interval(quantile: Callable[[float], float], level: float) -> tuple[float, float]:
     """Highest-density interval of a unimodal distribution from its quantile function.
 
