@@ -263,7 +263,7 @@ def test_sampler_agrees_with_exact(re_fit):
 
 def test_bayes_result_protocol(re_fit):
     check_result_protocol(re_fit, "theta[Kottke et al.]")
-    assert re_fit.title().startswith("Bayesian random_effects model (nutpie, 4 chains x 1000 draws")
+    assert re_fit.title().startswith("Bayesian random-effects model (nutpie, 4 chains x 1000 draws")
     assert "convergence checks passed" in re_fit.title()
 
 
@@ -405,6 +405,7 @@ def test_strategy_model_outputs(strategy_fit):
     assert len(shrink) == len(data) and shrink["sd"].gt(0).all()
     assert (shrink["sd"] < shrink["sei"]).mean() > 0.9
     check_result_protocol(fit, "strategy_effect[Reminders]")
+    assert fit.title().startswith("Bayesian strategy model (nutpie, 4 chains x 1500 draws, seed 11;")
     out = fit.to_dict()
     assert out["prior"].startswith("mu ~ Normal(0, 1); tau_class ~ Half-Normal(0.3)")
     assert out["prob_gt_0"]["strategy_effect"] == pytest.approx(

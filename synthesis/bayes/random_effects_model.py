@@ -40,6 +40,7 @@ class RandomEffectsSpec:
     tau_prior: TauPrior
 
     kind = "random_effects"
+    name = "random-effects model"
     reported = ("mu", "tau", "theta")
     rank_param = "theta"
 

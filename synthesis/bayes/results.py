@@ -39,6 +39,7 @@ class ModelSpec(Protocol):
     """What a sampled model gives its :class:`BayesResult` (see the module docstring)."""
 
     kind: str
+    name: str
     rank_param: str
     yi: np.ndarray
 
@@ -101,7 +102,7 @@ class BayesResult(Result):
         """First line of the ``repr``: model, sampler, draws and the gate's verdict."""
         s = self.settings
         verdict = "passed" if self.diagnostics["ok"] else "FAILED"
-        return (f"Bayesian {self.model} model ({s['sampler']}, {s['chains']} chains x "
+        return (f"Bayesian {self._spec.name} ({s['sampler']}, {s['chains']} chains x "
                 f"{s['draws']} draws, seed {s['seed']}; convergence checks {verdict})")
 
     # -- draws --------------------------------------------------------------

@@ -42,6 +42,7 @@ class StrategySpec:
     priors: StrategyPriors
 
     kind = "strategy_model"
+    name = "strategy model"
     rank_param = "strategy_effect"
 
     @property
