@@ -13,7 +13,7 @@ Prints, for the simulated illustrative review (reviews/implementation-strategies
   divergences and whether the diagnostics gate passed.
 
 Both samplers use 4 chains on at most 2 cores. The default sampler
-(``synthesis.bayes.models.DEFAULT_SAMPLER``) is chosen from these figures.
+(``synthesis.bayes.DEFAULT_SAMPLER``) is chosen from these figures.
 """
 from __future__ import annotations
 
@@ -60,15 +60,15 @@ def main() -> None:
     args = parser.parse_args()
 
     imports = {name: import_seconds(f"import {name}") for name in
-               ("synthesis.bayes.models", "numpy, scipy, pandas", "pymc", "nutpie", "arviz")}
+               ("synthesis.bayes", "numpy, scipy, pandas", "pymc", "nutpie", "arviz")}
     print("import time (fresh interpreter):")
     for name, seconds in imports.items():
         print(f"  {name:<22} {seconds:6.2f} s")
 
     start = time.perf_counter()
-    from synthesis.bayes.models import random_effects, strategy_model
+    from synthesis.bayes import random_effects, strategy_model
     from synthesis.bayes.simulate import simulate_strategy_data
-    print(f"  (this process: synthesis.bayes.models + simulate {time.perf_counter() - start:.2f} s; "
+    print(f"  (this process: synthesis.bayes + simulate {time.perf_counter() - start:.2f} s; "
           "PyMC/nutpie/ArviZ load on the first fit)\n")
 
     review = pd.read_csv(REVIEW)

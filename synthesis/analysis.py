@@ -306,7 +306,7 @@ def bayesian_analysis(review: Any, meta: MetaResult) -> tuple[Any, str | None]:
     bayes_spec = _spec_get(spec, "bayes")
     if bayes_spec is None or not _spec_get(bayes_spec, "enabled", True):
         return None, None
-    from synthesis.bayes import models as bayes
+    from synthesis import bayes
 
     mid = _spec_get(spec, "decision.mid")
     level = _spec_get(spec, "analysis.level", 0.95)

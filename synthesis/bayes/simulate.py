@@ -1,7 +1,7 @@
 """Simulated data sets from the implementation-strategy model, with known parameters.
 
 :func:`simulate_strategy_data` draws a multi-strategy review from the
-generative model that :func:`synthesis.bayes.models.strategy_model` fits, and returns
+generative model that :func:`synthesis.bayes.strategy.strategy_model` fits, and returns
 the data with the true parameter values, so that recovery and calibration can
 be checked. Every row carries ``simulated = True``.
 
@@ -119,7 +119,7 @@ def simulate_strategy_data(
         ``n_treatment, n_control, yi, vi, simulated``.
     truth : dict
         ``mu``, the ``tau_*``, ``class_effect``, ``strategy_effect``, ``beta``
-        (term -> value, named as in :func:`synthesis.bayes.models.strategy_model`),
+        (term -> value, named as in :func:`synthesis.bayes.strategy.strategy_model`),
         ``interaction``, ``study_effect``, ``moderators`` (specs for
         ``strategy_model(moderators=...)``) and ``seed``.
 
