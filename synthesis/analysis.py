@@ -299,7 +299,7 @@ def bayesian_analysis(review: Any, meta: MetaResult) -> tuple[Any, str | None]:
 
     One intervention: the normal-normal random-effects posterior is computed
     exactly by integration over tau (no sampling error, no convergence to
-    check). Several strategies: :func:`synthesis.bayes.models.strategy_model`,
+    check). Several strategies: :func:`synthesis.bayes.strategy_model`,
     sampled with NUTS and checked by the diagnostics gate.
     """
     spec, data = review.spec, review.data

@@ -246,7 +246,7 @@ def methods(a: ReviewAnalysis) -> Fragment:
     prior = a.bayes.prior_description() if a.bayes is not None else None
     sampler = None
     if a.bayes is not None and hasattr(a.bayes, "idata"):
-        sampler = getattr(a.bayes, "sampler_settings", None) or "NUTS"
+        sampler = getattr(a.bayes, "settings", None) or "NUTS"
     elif a.bayes is not None:
         sampler = "exact numerical integration over tau (no sampling)"
     return methods_section(
