@@ -192,6 +192,9 @@ class MetaResult(StatisticAliases):
         ['tau2', 'tau', 'I2', 'H2']
         """
         level = self.level if level is None else normalise_level(level)
+        if self.method == "EE":
+            raise DataError("an equal-effects (EE) model assumes tau² = 0, so there is no interval for "
+                            "tau², I² or H² (metafor's confint refuses too); fit a random-effects model")
         if self.k < 2:
             raise ValueError("a confidence interval for tau² needs at least 2 studies")
         lb, ub = _rma.q_profile_bounds(self.yi, self.vi, self.X, level)
@@ -200,7 +203,7 @@ class MetaResult(StatisticAliases):
         def rows(t2: float) -> list[float]:
             return [t2, np.sqrt(t2), 100 * t2 / (s2 + t2), (s2 + t2) / s2]
 
-        est = [self.tau2, self.tau, self.I2, self.H2] if self.method != "EE" else rows(0.0)
+        est = [self.tau2, self.tau, self.I2, self.H2]
         return pd.DataFrame({"estimate": est, "ci_lb": rows(lb), "ci_ub": rows(ub)},
                             index=["tau2", "tau", "I2", "H2"])
 
@@ -284,15 +287,16 @@ def fit_pooled(y: np.ndarray, v: np.ndarray, labels: np.ndarray | None, *, metho
         crit = float(special.ndtri(1 - alpha / 2))
     w_fe = 1 / v
     Q = float(np.dot(w_fe, (y - np.dot(w_fe, y) / w_fe.sum()) ** 2))
-    Q_pval = float(special.chdtrc(df, Q)) if df > 0 else np.nan
+    Q_pval = float(special.chdtrc(df, Q)) if df > 0 else 1.0  # k = 1: metafor's QEp = 1, I² = 0, H² = 1
     s2 = (df * w_fe.sum() / (w_fe.sum() ** 2 - np.dot(w_fe, w_fe))) if df > 0 else np.nan
-    if method == "EE":
-        I2 = max(0.0, 100 * (Q - df) / Q) if Q > 0 else 0.0
-        H2 = Q / df if df > 0 else np.nan
-        pi_lb = pi_ub = np.nan
+    if df == 0:
+        I2, H2 = 0.0, 1.0
+    elif method == "EE":
+        I2, H2 = (max(0.0, 100 * (Q - df) / Q) if Q > 0 else 0.0), Q / df
     else:
-        I2 = 100 * tau2 / (s2 + tau2) if df > 0 else np.nan
-        H2 = (s2 + tau2) / s2 if df > 0 else np.nan
+        I2, H2 = 100 * tau2 / (s2 + tau2), (s2 + tau2) / s2
+    pi_lb = pi_ub = np.nan
+    if method != "EE":
         half = crit * np.sqrt(var + tau2)
         pi_lb, pi_ub = est - half, est + half
     return MetaResult(yi=y, vi=v, label_values=labels, method=method, test=test, level=level, estimate=est,
@@ -365,6 +369,8 @@ def meta_analysis(yi: Any, vi: Any = None, *, sei: Any = None, data: pd.DataFram
         warnings.warn("k = 2: tau² is estimated very imprecisely from two studies; "
                       "interpret heterogeneity and the prediction interval with great caution",
                       UserWarning, stacklevel=2)
-    if y.size == 1 and test == "knha":
-        raise DataError("k = 1: the Knapp-Hartung adjustment needs at least 2 studies; use test='z'")
+    if y.size == 1 and test == "knha":  # as metafor: 'Setting argument test="z" since k=1.'
+        warnings.warn("k = 1: the Knapp-Hartung adjustment needs at least 2 studies; test='z' is used",
+                      UserWarning, stacklevel=2)
+        test = "z"
     return fit_pooled(y, v, lab, method=method, test=test, level=level, tau2=tau2, kept=kept)
