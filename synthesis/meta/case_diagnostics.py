@@ -157,7 +157,9 @@ def leave_one_out(fit: MetaResult, *, tau2: np.ndarray | None = None) -> pd.Data
     sw, sw2 = W0.sum(axis=1), (W0 * W0).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         s2 = df * sw / (sw**2 - sw2)
-        if fit.method == "EE":
+        if df == 0:  # k - 1 = 1 study left: metafor's QEp = 1, I² = 0, H² = 1
+            I2, H2 = np.zeros(k), np.ones(k)
+        elif fit.method == "EE":
             I2 = np.maximum(0.0, 100 * (Q - df) / Q)
             H2 = Q / df
         else:
@@ -166,7 +168,7 @@ def leave_one_out(fit: MetaResult, *, tau2: np.ndarray | None = None) -> pd.Data
     return pd.DataFrame({"estimate": mu, "se": se, ("tval" if fit.test == "knha" else "zval"): stat,
                          "pval": 2 * dist.sf(np.abs(stat)), "ci_lb": mu - crit * se,
                          "ci_ub": mu + crit * se, "Q": Q,
-                         "Q_pval": stats.chi2.sf(Q, df) if df > 0 else np.nan,
+                         "Q_pval": stats.chi2.sf(Q, df) if df > 0 else np.ones(k),
                          "tau2": tau2, "I2": I2, "H2": H2},
                         index=pd.Index(fit.labels, name="left_out"))
 
