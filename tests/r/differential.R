@@ -26,6 +26,13 @@ emit <- function(set, quantity, values) {
                                         value = values)
 }
 attempt <- function(expr) tryCatch(suppressWarnings(expr), error = function(e) NULL)
+# Fisher scoring can oscillate for ever (metafor stops: "did not converge"); its documented
+# remedy is a smaller step, which then converges to the same tight threshold
+fit_rma <- function(...) {
+  r <- attempt(rma(..., control = ctl))
+  if (is.null(r)) r <- attempt(rma(..., control = c(ctl, stepadj = 0.5)))
+  r
+}
 
 effect_sizes <- function(d, measure) {
   cols <- c("ai", "bi", "ci", "di", "n1i", "n2i", "m1i", "sd1i", "m2i", "sd2i", "xi", "ni", "ri")
@@ -84,7 +91,7 @@ fit_set <- function(d) {
   method <- spec$method
   test <- spec$test
   if (spec$mods == "none") {
-    r <- attempt(rma(yi, vi, data = dat, method = method, test = test, control = ctl))
+    r <- fit_rma(yi, vi, data = dat, method = method, test = test)
     if (is.null(r)) return(do.call(rbind, out))
     fit_stats(set_id, "", r)
     pr <- predict(r)
@@ -107,13 +114,13 @@ fit_set <- function(d) {
       if (!is.null(eg)) emit(set_id, "egger.lm", c(eg$zval, eg$pval, eg$est, eg$ci.lb, eg$ci.ub))
       rk <- attempt(ranktest(r))
       if (!is.null(rk)) emit(set_id, "begg", c(rk$tau, rk$pval))
-      tf <- attempt(trimfill(r, control = ctl))
+      tf <- attempt(trimfill(r, control = r$control))
       if (!is.null(tf))
         emit(set_id, "trimfill", c(tf$k0, tf$side == "right", tf$beta, tf$se, tf$ci.lb, tf$ci.ub, tf$tau2))
     }
   } else {
     mods <- if (spec$mods == "x") ~ x else ~ x + factor(g)
-    r <- attempt(rma(yi, vi, mods = mods, data = dat, method = method, test = test, control = ctl))
+    r <- fit_rma(yi, vi, mods = mods, data = dat, method = method, test = test)
     if (is.null(r)) return(do.call(rbind, out))
     fit_stats(set_id, "reg.", r)
     emit(set_id, "reg.QM", r$QM)
