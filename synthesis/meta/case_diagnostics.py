@@ -94,12 +94,12 @@ def loo_tau2(method: str, y: np.ndarray, v: np.ndarray) -> np.ndarray:
         else:  # EB
             Q = np.einsum("ij,ij->i", W, resid * resid)
             step = (Q * n / (n - 1) - n) / sw
-        for _ in range(60):
+        while True:  # step halving as core's: a step shrunk below the tolerance lands on 0 exactly
             negative = tau2 + step < 0
             if not negative.any():
                 break
             step = np.where(negative, step / 2, step)
-        step = np.where(tau2 + step < 0, -tau2, step)
+            step = np.where(negative & (np.abs(step) < _rma.TOLERANCE), -tau2, step)
         tau2 = tau2 + step
         if np.all(np.abs(step) <= _rma.TOLERANCE * np.maximum(1.0, tau2)):
             break

@@ -185,6 +185,9 @@ class MetaResult(StatisticAliases):
     def confint(self, level: float | None = None) -> pd.DataFrame:
         """Q-profile confidence intervals for tau², tau, I² and H² (Viechtbauer 2007).
 
+        Raises :class:`~synthesis.errors.DataError` for an equal-effects model,
+        which has no tau² to bound (metafor refuses too).
+
         Examples
         --------
         >>> fit = meta_analysis([0.1, 0.5, 0.9, -0.2], [0.04, 0.05, 0.03, 0.06])
@@ -335,7 +338,8 @@ def meta_analysis(yi: Any, vi: Any = None, *, sei: Any = None, data: pd.DataFram
         ``EE`` (alias ``FE``), ``DL``, ``HE``, ``HS``, ``SJ``, ``ML``,
         ``REML`` (default), ``EB`` or ``PM``.
     test : str
-        ``"z"`` or ``"knha"`` (Hartung-Knapp-Sidik-Jonkman: t with k - 1 df).
+        ``"z"`` or ``"knha"`` (Hartung-Knapp-Sidik-Jonkman: t with k - 1 df;
+        with a single study ``z`` is used with a warning, as metafor).
     level : float
         Confidence level (0.95 or 95).
     tau2 : float, optional

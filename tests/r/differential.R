@@ -28,9 +28,11 @@ emit <- function(set, quantity, values) {
 attempt <- function(expr) tryCatch(suppressWarnings(expr), error = function(e) NULL)
 # Fisher scoring can oscillate for ever (metafor stops: "did not converge"); its documented
 # remedy is a smaller step, which then converges to the same tight threshold
-fit_rma <- function(...) {
-  r <- attempt(rma(..., control = ctl))
-  if (is.null(r)) r <- attempt(rma(..., control = c(ctl, stepadj = 0.5)))
+fit_rma <- function(dat, method, test, mods = ~ 1) {
+  r <- attempt(rma(yi, vi, mods = mods, data = dat, method = method, test = test, control = ctl))
+  if (is.null(r))
+    r <- attempt(rma(yi, vi, mods = mods, data = dat, method = method, test = test,
+                     control = c(ctl, stepadj = 0.5)))
   r
 }
 
@@ -91,7 +93,7 @@ fit_set <- function(d) {
   method <- spec$method
   test <- spec$test
   if (spec$mods == "none") {
-    r <- fit_rma(yi, vi, data = dat, method = method, test = test)
+    r <- fit_rma(dat, method, test)
     if (is.null(r)) return(do.call(rbind, out))
     fit_stats(set_id, "", r)
     pr <- predict(r)
@@ -120,7 +122,7 @@ fit_set <- function(d) {
     }
   } else {
     mods <- if (spec$mods == "x") ~ x else ~ x + factor(g)
-    r <- fit_rma(yi, vi, mods = mods, data = dat, method = method, test = test)
+    r <- fit_rma(dat, method, test, mods)
     if (is.null(r)) return(do.call(rbind, out))
     fit_stats(set_id, "reg.", r)
     emit(set_id, "reg.QM", r$QM)
