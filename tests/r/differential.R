@@ -60,8 +60,20 @@ fit_stats <- function(set, prefix, r) {
   emit(set, paste0(prefix, "QEp"), r$QEp)
 }
 
+# the refits of influence and leave1out use the model's control; a refit that oscillates is
+# redone with metafor's remedy (and rows whose refit cannot exist stay NA)
+with_remedy <- function(r, diagnose, missing) {
+  res <- attempt(diagnose(r))
+  if (is.null(res) || anyNA(missing(res))) {
+    r$control <- c(ctl, stepadj = 0.5)
+    again <- attempt(diagnose(r))
+    if (!is.null(again)) res <- again
+  }
+  res
+}
+
 case_diagnostics <- function(set, prefix, r) {
-  inf <- attempt(influence(r))
+  inf <- with_remedy(r, influence, function(res) res$inf$tau2.del[res$inf$hat < 1 - 1e-8])
   if (!is.null(inf)) {
     for (col in c("rstudent", "dffits", "cook.d", "cov.r", "tau2.del", "QE.del", "hat", "weight"))
       emit(set, paste0(prefix, "inf.", col), inf$inf[[col]])
@@ -69,7 +81,7 @@ case_diagnostics <- function(set, prefix, r) {
     emit(set, paste0(prefix, "inf.is.infl"), !is.na(inf$is.infl) & inf$is.infl)
   }
   if (r$p == 1) {
-    l1o <- attempt(leave1out(r))
+    l1o <- with_remedy(r, leave1out, function(res) res$estimate)
     if (!is.null(l1o)) {
       if (is.null(l1o$zval)) l1o$zval <- l1o$tval  # named tval under knha
       for (col in c("estimate", "se", "zval", "pval", "ci.lb", "ci.ub", "Q", "Qp", "tau2", "I2", "H2"))
@@ -116,7 +128,8 @@ fit_set <- function(d) {
       if (!is.null(eg)) emit(set_id, "egger.lm", c(eg$zval, eg$pval, eg$est, eg$ci.lb, eg$ci.ub))
       rk <- attempt(ranktest(r))
       if (!is.null(rk)) emit(set_id, "begg", c(rk$tau, rk$pval))
-      tf <- attempt(trimfill(r, control = r$control))
+      tf <- attempt(trimfill(r, control = r$control))  # its internal fits: the same remedy
+      if (is.null(tf)) tf <- attempt(trimfill(r, control = c(ctl, stepadj = 0.5)))
       if (!is.null(tf))
         emit(set_id, "trimfill", c(tf$k0, tf$side == "right", tf$beta, tf$se, tf$ci.lb, tf$ci.ub, tf$tau2))
     }
