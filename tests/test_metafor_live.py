@@ -90,6 +90,11 @@ def _counts(rng: np.random.Generator, k: int, theta: np.ndarray) -> dict[str, np
     return {"ai": ai, "bi": n1 - ai, "ci": ci, "di": n2 - ci}
 
 
+def _double_zero(cols: dict[str, np.ndarray]) -> np.ndarray:
+    """Studies left out of an OR/RR analysis: no events, or only events, in both arms."""
+    return ((cols["ai"] == 0) & (cols["ci"] == 0)) | ((cols["bi"] == 0) & (cols["di"] == 0))
+
+
 def generate(rng: np.random.Generator, set_id: int) -> pd.DataFrame:
     """One random data set with its analysis spec on every row."""
     measure = str(rng.choice(list(MEASURES)))
@@ -105,6 +110,8 @@ def generate(rng: np.random.Generator, set_id: int) -> pd.DataFrame:
         cols = {"m1i": m1, "sd1i": sd1, "n1i": n1, "m2i": m2, "sd2i": sd2, "n2i": n2}
     elif measure in ("OR", "RR", "RD"):
         cols = _counts(rng, k, theta)
+        while measure != "RD" and _double_zero(cols).sum() > k - 2:  # leave at least two studies
+            cols = _counts(rng, k, theta)
     elif measure in ("PLO", "PR"):
         ni = rng.integers(3, 150, k)
         p = rng.choice([0.02, 0.3, 0.5, 0.97])
@@ -118,7 +125,8 @@ def generate(rng: np.random.Generator, set_id: int) -> pd.DataFrame:
         cols = {"yi": np.round(rng.normal(theta, np.sqrt(vi)), 4), "vi": vi}
     frame = pd.DataFrame(cols)
     mods = "none"
-    if k >= 8:
+    # a meta-regression only on complete data, so that every model has k > p and full rank
+    if k >= 8 and not (measure in ("OR", "RR") and _double_zero(cols).any()):
         mods = str(rng.choice(["none", "x", "x+g"], p=[0.5, 0.3, 0.2]))
     frame["x"] = np.round(rng.normal(0, 1, k), 3)
     groups = np.array(list("abc"))[rng.integers(0, 3, k)]
