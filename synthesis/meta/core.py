@@ -10,7 +10,9 @@ tau² estimators follow metafor 3.8 (``rma.uni``):
 * HE  Hedges (method of moments with OLS residuals), truncated at 0.
 * HS  Hunter-Schmidt, ``(QE - k) / sum(w)``, truncated at 0.
 * SJ  Sidik-Jonkman, one step from ``var(yi) (k-1)/k``.
-* ML, REML, EB  Fisher scoring with step halving (tolerance 1e-12 on the step).
+* ML, REML, EB  Fisher scoring with step halving (tolerance 1e-12 on the step);
+  ML/REML then pass metafor's ``ll0check`` and, when Fisher scoring fails or the
+  check does, take the global likelihood maximum on [0, inf) (issue 15).
 * PM  Paule-Mandel: root of the generalised Q statistic, ``Q(tau²) = k - p``.
 """
 from __future__ import annotations
@@ -218,7 +220,14 @@ def likelihood_maximum(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray)
 
 
 def zero_beats(method: str, tau2: float, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> bool:
-    """metafor's ``ll0check``: does the fit at tau² = 0 have a higher (restricted) likelihood?"""
+    """metafor's ``ll0check``: does the fit at tau² = 0 have a higher (restricted) likelihood?
+
+    Examples
+    --------
+    >>> y, v = np.array([4.82, -0.8, 4.08]), np.array([5.974, 0.091, 16.736])
+    >>> zero_beats("ML", 4.05, y, v, np.ones((3, 1)))   # a lesser interior local maximum
+    True
+    """
     if tau2 <= 0:
         return False
     ll, ll0 = log_likelihood(method, tau2, y, v, X), log_likelihood(method, 0.0, y, v, X)
