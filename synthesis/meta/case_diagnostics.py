@@ -99,17 +99,24 @@ def loo_tau2(method: str, y: np.ndarray, v: np.ndarray) -> np.ndarray:
         else:  # EB
             Q = np.einsum("ij,ij->i", W, resid * resid)
             step = (Q * n / (n - 1) - n) / sw
-        for _ in range(60):
+        while True:  # step halving as core's: a step shrunk below the tolerance lands on 0 exactly
             negative = tau2 + step < 0
             if not negative.any():
                 break
             step = np.where(negative, step / 2, step)
-        step = np.where(tau2 + step < 0, -tau2, step)
+            step = np.where(negative & (np.abs(step) < _rma.TOLERANCE), -tau2, step)
         tau2 = tau2 + step
         if np.all(np.abs(step) <= _rma.TOLERANCE * np.maximum(1.0, tau2)):
-            return tau2
-    return np.array([_rma.estimate_tau2(method, np.delete(y, i), np.delete(v, i),
-                                        np.ones((k - 1, 1)))[0] for i in range(k)])
+            break
+    else:
+        return np.array([_rma.estimate_tau2(method, np.delete(y, i), np.delete(v, i),
+                                            np.ones((k - 1, 1)))[0] for i in range(k)])
+    if method in ("ML", "REML"):  # metafor's ll0check, row by row: a lesser local maximum is redone
+        for i in np.flatnonzero(tau2 > 0):
+            yi_, vi_, ones = np.delete(y, i), np.delete(v, i), np.ones((k - 1, 1))
+            if _rma.zero_beats(method, float(tau2[i]), yi_, vi_, ones):
+                tau2[i] = _rma.likelihood_maximum(method, yi_, vi_, ones)
+    return tau2
 
 
 def leave_one_out(fit: MetaResult, *, tau2: np.ndarray | None = None) -> LeaveOneOutResult:
@@ -156,7 +163,9 @@ def leave_one_out(fit: MetaResult, *, tau2: np.ndarray | None = None) -> LeaveOn
     sw, sw2 = W0.sum(axis=1), (W0 * W0).sum(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         s2 = df * sw / (sw**2 - sw2)
-        if fit.method == "EE":
+        if df == 0:  # k - 1 = 1 study left: metafor's QEp = 1, I² = 0, H² = 1
+            I2, H2 = np.zeros(k), np.ones(k)
+        elif fit.method == "EE":
             I2 = np.maximum(0.0, 100 * (Q - df) / Q)
             H2 = Q / df
         else:
@@ -165,7 +174,7 @@ def leave_one_out(fit: MetaResult, *, tau2: np.ndarray | None = None) -> LeaveOn
     table = pd.DataFrame({"estimate": mu, "se": se, fit.stat_name: stat,
                           "pval": 2 * dist.sf(np.abs(stat)), "ci_lb": mu - crit * se,
                           "ci_ub": mu + crit * se, "Q": Q,
-                          "Q_pval": stats.chi2.sf(Q, df) if df > 0 else np.nan,
+                          "Q_pval": stats.chi2.sf(Q, df) if df > 0 else np.ones(k),
                           "tau2": tau2, "I2": I2, "H2": H2},
                          index=pd.Index(fit.labels, name="left_out"))
     return LeaveOneOutResult(table=table, fit=fit)
@@ -202,14 +211,20 @@ def influence(fit: MetaResult | MetaRegressionResult, *, tau2_del: np.ndarray | 
     w = full.w
     hat = np.einsum("ij,jk,ik->i", X * w[:, None], full.vb, X)
     weight = 100 * w / w.sum()
-    # Cook's distance and the covariance ratio use the moderators only when there are any
-    # (metafor's btt excludes the intercept), the full-model covariance under the same test
-    btt = np.arange(1, p) if p > 1 and getattr(fit, "coef_names", ["x"])[0] == "intrcpt" else np.arange(p)
-    svb = np.linalg.inv(vb_full[np.ix_(btt, btt)])
+    # Cook's distance and the covariance ratio use all p coefficients, intercept included
+    # (metafor's influence.rma.uni sets btt with int.incl=FALSE), the full-model covariance
+    # under the same test
+    svb = np.linalg.inv(vb_full)
     rows = []
     for i in range(k):
         keep = np.arange(k) != i
         yi_, vi_, Xi_ = y[keep], v[keep], X[keep]
+        if np.linalg.matrix_rank(Xi_) < p:
+            # deleting the study leaves a coefficient inestimable (it alone had a factor level):
+            # metafor skips the refit and reports NA for the whole row
+            rows.append(dict.fromkeys(["rstudent", "dffits", "cooks_d", "cov_r", "tau2_del", "QE_del",
+                                       *_dfbetas_names(fit)], np.nan))
+            continue
         if tau2_del is not None:
             tau2 = float(tau2_del[i])
         elif method == "EE" or k - 1 - p < 1:
@@ -227,8 +242,8 @@ def influence(fit: MetaResult | MetaRegressionResult, *, tau2_del: np.ndarray | 
         rows.append({
             "rstudent": (y[i] - delpred) / np.sqrt(v[i] * s2w + vdelpred + tau2 * s2w),
             "dffits": (float(x @ full.beta) - delpred) / np.sqrt(s2w * hat[i] * (tau2 + v[i])),
-            "cooks_d": float(dfbeta[btt] @ svb @ dfbeta[btt]),
-            "cov_r": float(np.linalg.det(vb[np.ix_(btt, btt)]) / np.linalg.det(vb_full[np.ix_(btt, btt)])),
+            "cooks_d": float(dfbeta @ svb @ dfbeta),
+            "cov_r": float(np.linalg.det(vb) / np.linalg.det(vb_full)),
             "tau2_del": tau2, "QE_del": _rma.wls(yi_, vi_, Xi_, 0.0).Q,
             **dict(zip(_dfbetas_names(fit), dfbeta / np.sqrt(s2w * np.diag(vb_del)))),
         })
@@ -237,7 +252,7 @@ def influence(fit: MetaResult | MetaRegressionResult, *, tau2_del: np.ndarray | 
     table["weight"] = weight
     dfb = table[_dfbetas_names(fit)].abs().to_numpy()
     table["is_influential"] = ((table["dffits"].abs() > 3 * np.sqrt(p / (k - p)))
-                               | (stats.chi2.cdf(table["cooks_d"], btt.size) > 0.5)
+                               | (stats.chi2.cdf(table["cooks_d"], p) > 0.5)
                                | (table["hat"] > 3 * p / k)
                                | (dfb > 1).any(axis=1))
     return InfluenceResult(table=table, fit=fit)

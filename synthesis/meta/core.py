@@ -10,7 +10,9 @@ tau² estimators follow metafor 3.8 (``rma.uni``):
 * HE  Hedges (method of moments with OLS residuals), truncated at 0.
 * HS  Hunter-Schmidt, ``(QE - k) / sum(w)``, truncated at 0.
 * SJ  Sidik-Jonkman, one step from ``var(yi) (k-1)/k``.
-* ML, REML, EB  Fisher scoring with step halving (tolerance 1e-12 on the step).
+* ML, REML, EB  Fisher scoring with step halving (tolerance 1e-12 on the step);
+  ML/REML then pass metafor's ``ll0check`` and, when Fisher scoring fails or the
+  check does, take the global likelihood maximum on [0, inf) (issue 15).
 * PM  Paule-Mandel: root of the generalised Q statistic, ``Q(tau²) = k - p``.
 """
 from __future__ import annotations
@@ -24,7 +26,7 @@ from scipy import optimize
 METHODS = ("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 ITERATIVE = ("ML", "REML", "EB", "PM")
 TOLERANCE = 1e-12
-MAX_ITER = 100
+MAX_ITER = 1000  # Fisher scoring can creep linearly towards the root (issue 15)
 
 
 def normalise_method(method: str) -> str:
@@ -158,7 +160,7 @@ def _score(method: str, tau2: float, y: np.ndarray, v: np.ndarray, X: np.ndarray
 
 
 def _score_root(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
-    """Bracketing (Brent) root of the score equation: slower than Fisher scoring, always converges."""
+    """Bracketing (Brent) root of the EB estimating equation (decreasing in tau², so one root)."""
     if _score(method, 0.0, y, v, X) <= 0:
         return 0.0
     upper = max(1.0, 10 * float(np.var(y)))
@@ -166,6 +168,70 @@ def _score_root(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> flo
         upper *= 10
     return optimize.brentq(lambda t: _score(method, t, y, v, X), 0.0, upper, xtol=1e-15, rtol=1e-14,
                            maxiter=500)
+
+
+def log_likelihood(method: str, tau2: float, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
+    """Log-likelihood (``ML``) or restricted log-likelihood (``REML``) at ``tau2``.
+
+    metafor's ``ll0check`` formula, without the constant ``log|X'X| / 2`` of the
+    REML likelihood (it cancels in every comparison made here).
+
+    Examples
+    --------
+    >>> y, v = np.array([0.1, 0.5, 0.9]), np.array([0.04, 0.05, 0.03])
+    >>> round(log_likelihood("ML", 0.0, y, v, np.ones((3, 1))), 4)
+    -2.492
+    """
+    k, p = X.shape
+    fit = wls(y, v, X, tau2)
+    ll = -0.5 * float(np.sum(np.log(v + tau2))) - 0.5 * fit.Q
+    if method == "ML":
+        return ll - 0.5 * k * float(np.log(2 * np.pi))
+    return ll - 0.5 * (k - p) * float(np.log(2 * np.pi)) + 0.5 * float(np.linalg.slogdet(fit.vb)[1])
+
+
+def likelihood_maximum(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
+    """The global maximum of the (restricted) log-likelihood over tau² in [0, inf).
+
+    The score's sign changes from + to - (the interior local maxima) are bracketed
+    on a log-spaced grid scaled by the data, each is refined by Brent's method,
+    and the candidate with the highest log-likelihood wins, tau² = 0 included
+    (a boundary maximum when the score at 0 is <= 0). Unlike a single root search
+    from 0, this finds an interior peak that beats a local maximum at 0.
+
+    Examples
+    --------
+    >>> y = np.array([-3.0445224, 0.2231436, 0.0])   # PLO, xi = (0, 5, 5), ni = (10, 9, 10)
+    >>> v = np.array([2.0952381, 0.45, 0.4])
+    >>> round(likelihood_maximum("REML", y, v, np.ones((3, 1))), 4)
+    0.7157
+    """
+    scale = max(float(np.var(y)), float(np.max(v)), 1e-300)
+    grid = np.concatenate([[0.0], scale * np.geomspace(1e-8, 1e3, 89)])
+    score = np.array([_score(method, t, y, v, X) for t in grid])
+    while score[-1] > 0:  # the score is negative for large tau²; extend the grid until it is
+        grid = np.append(grid, grid[-1] * 10)
+        score = np.append(score, _score(method, grid[-1], y, v, X))
+    candidates = [0.0]
+    for i in np.flatnonzero((score[:-1] > 0) & (score[1:] <= 0)):
+        candidates.append(optimize.brentq(lambda t: _score(method, t, y, v, X), grid[i], grid[i + 1],
+                                          xtol=1e-15, rtol=1e-14, maxiter=500))
+    return max(candidates, key=lambda t: log_likelihood(method, t, y, v, X))
+
+
+def zero_beats(method: str, tau2: float, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> bool:
+    """metafor's ``ll0check``: does the fit at tau² = 0 have a higher (restricted) likelihood?
+
+    Examples
+    --------
+    >>> y, v = np.array([4.82, -0.8, 4.08]), np.array([5.974, 0.091, 16.736])
+    >>> zero_beats("ML", 4.05, y, v, np.ones((3, 1)))   # a lesser interior local maximum
+    True
+    """
+    if tau2 <= 0:
+        return False
+    ll, ll0 = log_likelihood(method, tau2, y, v, X), log_likelihood(method, 0.0, y, v, X)
+    return ll0 - ll > 1e-12 * max(1.0, abs(ll))
 
 
 def _paule_mandel(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
@@ -183,9 +249,20 @@ def _paule_mandel(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
 def estimate_tau2(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> tuple[float, dict]:
     """Estimate tau² by ``method``; returns ``(tau2, info)`` with convergence details.
 
-    Non-convergence of Fisher scoring (it can oscillate) warns, names the
-    method and falls back to Brent's bracketing root-finder on the same
-    estimating equation.
+    Non-convergence of Fisher scoring (it can oscillate, or creep towards the
+    root too slowly for the tolerance) warns, names the method and falls back
+    to a bracketing search: for ML and REML :func:`likelihood_maximum` (the
+    global maximum on [0, inf)), for EB Brent's root of its decreasing
+    estimating equation. A converged ML/REML estimate passes metafor's
+    ``ll0check``: if the fit at tau² = 0 has the higher likelihood, Fisher
+    scoring stopped at a lesser local maximum and the global search decides.
+
+    Examples
+    --------
+    >>> y, v = np.array([0.1, 0.5, 0.9, -0.2]), np.array([0.04, 0.05, 0.03, 0.06])
+    >>> tau2, info = estimate_tau2("DL", y, v, np.ones((4, 1)))
+    >>> round(tau2, 4), info["converged"]
+    (0.1979, True)
     """
     k, p = X.shape
     info: dict = {"method": method, "converged": True, "iterations": 0}
@@ -203,9 +280,16 @@ def estimate_tau2(method: str, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> t
     start = _moment_estimators("HE", y, v, X)
     tau2, converged, iterations = _fisher_scoring(method, y, v, X, start)
     info["iterations"] = iterations
+    if converged and method in ("ML", "REML") and zero_beats(method, tau2, y, v, X):
+        tau2 = likelihood_maximum(method, y, v, X)
+        info["ll0check"] = "tau² = 0 beat the Fisher-scoring estimate; global maximum taken"
     if not converged:
-        tau2 = _score_root(method, y, v, X)
-        fallback = "Brent's bracketing root-finder on the same estimating equation"
+        if method == "EB":
+            tau2 = _score_root(method, y, v, X)
+            fallback = "Brent's bracketing root-finder on the same estimating equation"
+        else:
+            tau2 = likelihood_maximum(method, y, v, X)
+            fallback = "the global likelihood maximum on [0, inf) (Brent's method between sign changes)"
         warnings.warn(f"{method}: Fisher scoring did not converge in {MAX_ITER} iterations; "
                       f"tau² = {tau2:.6g} from {fallback}", RuntimeWarning, stacklevel=4)
         info.update(converged=False, fallback=fallback)

@@ -295,13 +295,14 @@ def effect_sizes(data: pd.DataFrame | None = None, measure: str = "GEN", *,
             yi, vi, keep = _two_by_two(values, measure)
         elif measure in ("PLO", "PR"):
             xi, ni = values["xi"], values["ni"]
+            # add=1/2, to="only0" for PR as for PLO: 0 or n events get 1/2 added to both cells
+            zero = (xi == 0) | (xi == ni)
+            x = np.where(zero, xi + 0.5, xi)
+            m = np.where(zero, ni - xi + 0.5, ni - xi)
             if measure == "PR":
-                yi = xi / ni
-                vi = yi * (1 - yi) / ni
+                yi = x / (x + m)
+                vi = yi * (1 - yi) / (x + m)
             else:
-                zero = (xi == 0) | (xi == ni)
-                x = np.where(zero, xi + 0.5, xi)
-                m = np.where(zero, ni - xi + 0.5, ni - xi)
                 yi, vi = np.log(x / m), 1 / x + 1 / m
         elif measure in ("ZCOR", "COR"):
             ri, ni = values["ri"], values["ni"]

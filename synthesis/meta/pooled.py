@@ -250,6 +250,9 @@ class MetaResult(StatisticAliases, HeterogeneityAliases, Result):
     def confint(self, level: float | None = None) -> pd.DataFrame:
         """Q-profile confidence intervals for tau², tau, I² and H² (Viechtbauer 2007).
 
+        Raises :class:`~synthesis.errors.DataError` for an equal-effects model,
+        which has no tau² to bound (metafor refuses too).
+
         Examples
         --------
         >>> fit = meta_analysis([0.1, 0.5, 0.9, -0.2], [0.04, 0.05, 0.03, 0.06])
@@ -257,6 +260,9 @@ class MetaResult(StatisticAliases, HeterogeneityAliases, Result):
         ['tau2', 'tau', 'I2', 'H2']
         """
         level = self.level if level is None else normalise_level(level)
+        if self.method == "EE":
+            raise DataError("an equal-effects (EE) model assumes tau² = 0, so there is no interval for "
+                            "tau², I² or H² (metafor's confint refuses too); fit a random-effects model")
         if self.k < 2:
             raise ValueError("a confidence interval for tau² needs at least 2 studies")
         lb, ub = _rma.q_profile_bounds(self.yi, self.vi, self.X, level)
@@ -265,7 +271,7 @@ class MetaResult(StatisticAliases, HeterogeneityAliases, Result):
         def rows(t2: float) -> list[float]:
             return [t2, np.sqrt(t2), 100 * t2 / (s2 + t2), (s2 + t2) / s2]
 
-        est = [self.tau2, self.tau, self.I2, self.H2] if self.method != "EE" else rows(0.0)
+        est = [self.tau2, self.tau, self.I2, self.H2]
         return pd.DataFrame({"estimate": est, "ci_lb": rows(lb), "ci_ub": rows(ub)},
                             index=["tau2", "tau", "I2", "H2"])
 
@@ -357,15 +363,16 @@ def fit_pooled(y: np.ndarray, v: np.ndarray, labels: np.ndarray | None, *, metho
         crit = float(special.ndtri(1 - alpha / 2))
     w_fe = 1 / v
     QE = float(np.dot(w_fe, (y - np.dot(w_fe, y) / w_fe.sum()) ** 2))
-    QEp = float(special.chdtrc(df, QE)) if df > 0 else np.nan
+    QEp = float(special.chdtrc(df, QE)) if df > 0 else 1.0  # k = 1: metafor's QEp = 1, I² = 0, H² = 1
     s2 = (df * w_fe.sum() / (w_fe.sum() ** 2 - np.dot(w_fe, w_fe))) if df > 0 else np.nan
-    if method == "EE":
-        I2 = max(0.0, 100 * (QE - df) / QE) if QE > 0 else 0.0
-        H2 = QE / df if df > 0 else np.nan
-        pi_lb = pi_ub = np.nan
+    if df == 0:
+        I2, H2 = 0.0, 1.0
+    elif method == "EE":
+        I2, H2 = (max(0.0, 100 * (QE - df) / QE) if QE > 0 else 0.0), QE / df
     else:
-        I2 = 100 * tau2 / (s2 + tau2) if df > 0 else np.nan
-        H2 = (s2 + tau2) / s2 if df > 0 else np.nan
+        I2, H2 = 100 * tau2 / (s2 + tau2), (s2 + tau2) / s2
+    pi_lb = pi_ub = np.nan
+    if method != "EE":
         half = crit * np.sqrt(var + tau2)
         pi_lb, pi_ub = est - half, est + half
     return MetaResult(yi=y, vi=v, label_values=labels, method=method, test=test, level=level, estimate=est,
@@ -408,7 +415,8 @@ def meta_analysis(yi: Any, vi: Any = None, *, sei: Any = None, data: pd.DataFram
         ``EE`` (alias ``FE``), ``DL``, ``HE``, ``HS``, ``SJ``, ``ML``,
         ``REML`` (default), ``EB`` or ``PM``.
     test : str
-        ``"z"`` or ``"knha"`` (Hartung-Knapp-Sidik-Jonkman: t with k - 1 df).
+        ``"z"`` or ``"knha"`` (Hartung-Knapp-Sidik-Jonkman: t with k - 1 df;
+        with a single study ``z`` is used with a warning, as metafor).
     level : float
         Confidence level (0.95 or 95).
     tau2 : float, optional
@@ -442,6 +450,8 @@ def meta_analysis(yi: Any, vi: Any = None, *, sei: Any = None, data: pd.DataFram
         warnings.warn("k = 2: tau² is estimated very imprecisely from two studies; "
                       "interpret heterogeneity and the prediction interval with great caution",
                       UserWarning, stacklevel=2)
-    if y.size == 1 and test == "knha":
-        raise DataError("k = 1: the Knapp-Hartung adjustment needs at least 2 studies; use test='z'")
+    if y.size == 1 and test == "knha":  # as metafor: 'Setting argument test="z" since k=1.'
+        warnings.warn("k = 1: the Knapp-Hartung adjustment needs at least 2 studies; test='z' is used",
+                      UserWarning, stacklevel=2)
+        test = "z"
     return fit_pooled(y, v, lab, method=method, test=test, level=level, tau2=tau2, kept=kept)

@@ -219,7 +219,11 @@ def fit_regression(y: np.ndarray, v: np.ndarray, X: np.ndarray, names: list[str]
     else:
         I2, H2 = 100 * tau2 / (s2 + tau2), (s2 + tau2) / s2
     R2 = np.nan
-    if has_intercept and m and method != "EE":
+    if has_intercept and m and method == "EE":
+        # metafor: the adjusted R² of the weighted least-squares fit lm(yi ~ X, weights = 1/vi)
+        Q0 = _rma.wls(y, v, np.ones((k, 1)), 0.0).Q
+        R2 = max(0.0, 100 * (1 - (QE / df) / (Q0 / (k - 1)))) if Q0 > 0 else 0.0
+    elif has_intercept and m:
         tau2_null, _ = _rma.estimate_tau2(method, y, v, np.ones((k, 1)))
         R2 = max(0.0, 100 * (tau2_null - tau2) / tau2_null) if tau2_null > 0 else 0.0
     return MetaRegressionResult(

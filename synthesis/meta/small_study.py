@@ -223,7 +223,9 @@ def trim_and_fill(fit: MetaResult, side: str | None = None, max_iter: int = 100)
     The side is chosen as metafor does: from the sign of the slope in Egger's
     regression on the standard error (studies are missing on the left if the
     slope is positive). The pooled model is refitted with the filled studies
-    using the same tau² method and test.
+    using the same tau² method and, as metafor 3.8's ``trimfill`` (which does
+    not pass ``test`` on), the z test: a Knapp-Hartung fit becomes a z-test fit
+    once studies are imputed. With no study imputed the original fit is returned.
 
     Examples
     --------
@@ -266,6 +268,6 @@ def trim_and_fill(fit: MetaResult, side: str | None = None, max_iter: int = 100)
     filled = pd.DataFrame({"yi": filled_y, "vi": vs[k - k0:], "mirror_of": fit.labels[mirror]},
                           index=pd.Index([f"Filled {i + 1}" for i in range(k0)], name="study"))
     labels = np.concatenate([fit.labels, filled.index.to_numpy()])
-    refit = fit_pooled(np.concatenate([y, filled_y]), np.concatenate([v, vs[k - k0:]]), labels,
-                       method=method, test=test, level=level)
+    refit = fit if k0 == 0 else fit_pooled(np.concatenate([y, filled_y]), np.concatenate([v, vs[k - k0:]]),
+                                           labels, method=method, test="z", level=level)
     return TrimFillResult(k0=k0, side=side, fit=refit, filled=filled, original=fit)
