@@ -292,7 +292,7 @@ def _wald(estimate: float, se: float, level: float) -> dict[str, float]:
 
 
 def _chi2p(stat: float, df: float) -> float:
-    return float(special.chdtrc(df, stat)) if np.isfinite(stat) else np.nan
+    return np.nan if np.isnan(stat) else float(special.chdtrc(df, stat))
 
 
 # ---- Mantel-Haenszel ---------------------------------------------------------------------------
