@@ -284,7 +284,8 @@ def _prepare(cells: np.ndarray, measure: str, *, add: Any, to: Any, drop00: Any)
 
 def _wald(estimate: float, se: float, level: float) -> dict[str, float]:
     """z test and confidence interval of the pooled estimate."""
-    zval = estimate / se if np.isfinite(se) else np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):  # no events at all: RD 0 with se 0, as metafor
+        zval = estimate / se
     crit = float(special.ndtri(1 - (1 - level) / 2))
     return {"estimate": float(estimate), "se": float(se), "zval": float(zval),
             "pval": float(2 * special.ndtr(-abs(zval))), "ci_lb": float(estimate - crit * se),
