@@ -200,3 +200,43 @@ def test_the_order_of_the_tables_does_not_matter(counts, method_measure, random)
         return
     shuffled = _fit(method, measure, **{name: column[order] for name, column in zip(("ai", "bi", "ci", "di"), counts)})
     np.testing.assert_allclose(_numbers(shuffled), _numbers(fit), rtol=1e-9, atol=1e-12)
+
+
+# ---- reviews can choose MH or Peto -------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[1]
+CBT = "cbt-offenders-at-scale"  # log odds ratios from 2x2 counts (metadat's dat.landenberger2005)
+
+
+@pytest.mark.parametrize("method", ["MH", "peto"])
+def test_review_pools_with_the_chosen_2x2_method(method):
+    from synthesis.analysis import frequentist_analysis
+    from synthesis.review.loader import load_review
+
+    review = load_review(CBT, str(REPO), {"analysis.method": method})
+    analysis = frequentist_analysis(review)
+    columns = dict(review.spec.effect.columns)
+    expected = (peto(review.data, **columns) if method == "peto" else mantel_haenszel(review.data, "OR", **columns))
+    assert analysis.pooled.to_dict() == expected.to_dict()
+    assert analysis.meta.method == "REML"  # the other analyses: the inverse-variance random-effects model
+    headline = analysis.headline()
+    assert (headline["method"], headline["estimate"], headline["ci_ub"]) == (
+        expected.method, expected.estimate, expected.ci_ub)
+    assert headline["tau2"] == analysis.meta.tau2
+    assert analysis.results()["pooled"]["estimate"] == expected.estimate
+    name = "Mantel-Haenszel" if method == "MH" else "Peto"
+    assert any(note.startswith(f"The pooled effect is the {name} estimate") and "(REML" in note
+               for note in analysis.notes)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"analysis.method": "Peto", "effect.measure": "RR"}, "Peto pools 2x2 tables of counts for OR"),
+    ({"analysis.method": "MH", "effect.columns": {"yi": "n.cbt.non", "vi": "n.cbt.rec"}},
+     "MH pools 2x2 tables of counts for OR, RR, RD .* but the review has effect sizes given as yi"),
+])
+def test_2x2_method_for_another_measure_is_a_one_line_review_error(overrides, message):
+    from synthesis.errors import ReviewError
+    from synthesis.review.loader import load_review
+
+    with pytest.raises(ReviewError, match=message) as caught:
+        load_review(CBT, str(REPO), overrides)
+    assert "Traceback" not in str(caught.value)
