@@ -265,18 +265,6 @@ class StrategySpec(_Spec):
             raise ValueError("\n".join(problems))
         return self
 
-    def _two_by_two_method(self) -> list[str]:
-        """MH and Peto pool counts: a measure they allow, computed from the 2x2 columns."""
-        method, measure = self.analysis.method, self.effect.measure
-        if method not in TWO_BY_TWO_METHODS:
-            return []
-        allowed = TWO_BY_TWO_METHODS[method]
-        if measure in allowed and not self.effect.pass_through:
-            return []
-        given = "effect sizes given as yi" if measure in allowed else f"the measure {measure}"
-        return [f"key 'analysis.method': {method} pools 2x2 tables of counts for {', '.join(allowed)} (columns "
-                f"ai, bi, ci, di or ai, n1i, ci, n2i), but the review has {given}; give the counts or choose "
-                f"an inverse-variance method ({', '.join(METHODS)})"]
     def resolved_taxonomy(self) -> Taxonomy:
         """The taxonomy extended with this review's ``extra_strategies``."""
         base = load_taxonomy(self.taxonomy)
