@@ -21,8 +21,10 @@ import pandas as pd
 from synthesis.meta.small_study import (MIN_STUDIES, BeggResult, EggerResult, TrimFillResult, begg_test, egger_test,
                                         trim_and_fill)
 from synthesis.meta.case_diagnostics import influence, leave_one_out
+from synthesis.meta.mantel_haenszel import TWO_BY_TWO_METHODS, MantelHaenszelResult, mantel_haenszel, peto
 from synthesis.meta.pooled import MetaResult, meta_analysis
 from synthesis.meta.regression import SubgroupResult, meta_regression, sorted_levels, subgroup_analysis
+from synthesis.numbers import interval, level_percent, number, percent
 from synthesis.results import jsonable
 from synthesis.review.data_file import same_level
 
@@ -125,6 +127,7 @@ class ReviewAnalysis:
 
     review: Any
     meta: MetaResult
+    pooled: MantelHaenszelResult | None = None  # the headline when analysis.method is MH or Peto
     egger: EggerResult | None = None
     egger_classic: EggerResult | None = None
     begg: BeggResult | None = None
@@ -158,6 +161,10 @@ class ReviewAnalysis:
                "I2": m.I2, "k": m.k, "method": m.method, "test": m.test, "pval": m.pval,
                "prob_gt_0": None, "prob_gt_mid": None,
                "mid": _spec_get(self.spec, "decision.mid")}
+        if self.pooled is not None:  # MH / Peto: the pooled effect; tau² and the interval stay the model's
+            p = self.pooled
+            out.update(estimate=p.estimate, se=p.se, ci_lb=p.ci_lb, ci_ub=p.ci_ub, I2=p.I2, k=p.k,
+                       method=p.method, test=p.test, pval=p.pval)
         if self.bayes is not None:
             out["prob_gt_0"] = self.bayes_probability(0.0)
             mid = _spec_get(self.spec, "decision.mid")
@@ -198,6 +205,8 @@ class ReviewAnalysis:
             "diagnostics": self.diagnostics(),
             "meta": self.meta.to_dict(),
         }
+        if self.pooled is not None:
+            out["pooled"] = self.pooled.to_dict()
         if self.egger is not None:
             out["small_study"] = {"egger": self.egger.to_dict(),
                                   "egger_classic": self.egger_classic.to_dict() if self.egger_classic else None,
@@ -251,15 +260,53 @@ def study_level_data(review: Any) -> tuple[pd.DataFrame, str | None]:
     return combined, note
 
 
+#: the inverse-variance model of the other analyses when the pooled effect is Mantel-Haenszel or Peto
+TWO_BY_TWO_COMPANION = "REML"
+
+
+def two_by_two_pooled(review: Any, method: str, level: float) -> MantelHaenszelResult:
+    """The Mantel-Haenszel or Peto pooled effect of the review's 2x2 tables (one table per row)."""
+    spec = review.spec
+    columns = dict(_spec_get(spec, "effect.columns", {}))
+    if method == "Peto":
+        return peto(review.data, labels="study", level=level, **columns)
+    return mantel_haenszel(review.data, _spec_get(spec, "effect.measure"), labels="study", level=level, **columns)
+
+
+def two_by_two_note(pooled: MantelHaenszelResult, meta: MetaResult, measure: str) -> str:
+    """What the pooled effect is, and which model the other analyses use."""
+    from synthesis.grading.measures import back_transform
+
+    transform = back_transform(measure)
+    name = {"MH": "Mantel-Haenszel", "Peto": "Peto"}[pooled.method]
+    return (f"The pooled effect is the {name} estimate of the {pooled.k} studies' 2x2 tables ({measure} "
+            f"{number(pooled.estimate, transform=transform)}, {level_percent(pooled.level)} CI "
+            f"{interval(pooled.ci_lb, pooled.ci_ub, transform=transform)}; an equal-effects model; "
+            f"I² {percent(pooled.I2)}). The forest plot, tau², the prediction interval, moderators, subgroups, "
+            f"influence, small-study tests, the certainty rating and the Bayesian model use the "
+            f"inverse-variance random-effects model ({meta.method}: {number(meta.estimate, transform=transform)}).")
+
+
 def frequentist_analysis(review: Any) -> ReviewAnalysis:
-    """Pooled model, small-study diagnostics, influence, moderators and subgroups."""
+    """Pooled model, small-study diagnostics, influence, moderators and subgroups.
+
+    With ``analysis.method`` MH or Peto, the pooled effect is that of the 2x2
+    tables (:attr:`ReviewAnalysis.pooled`, the headline) and every other analysis
+    uses the inverse-variance model with :data:`TWO_BY_TWO_COMPANION`; a note says so.
+    """
     spec = review.spec
     data, aggregation_note = study_level_data(review)
     method = _spec_get(spec, "analysis.method", "REML")
     test = _spec_get(spec, "analysis.test", "z")
     level = _spec_get(spec, "analysis.level", 0.95)
+    pooled = None
+    if method in TWO_BY_TWO_METHODS:
+        pooled = two_by_two_pooled(review, method, level)
+        method = TWO_BY_TWO_COMPANION
     meta = meta_analysis(data, labels="study", method=method, test=test, level=level)
-    result = ReviewAnalysis(review=review, meta=meta, analysed=data)
+    result = ReviewAnalysis(review=review, meta=meta, analysed=data, pooled=pooled)
+    if pooled is not None:
+        result.notes.append(two_by_two_note(pooled, meta, _spec_get(spec, "effect.measure")))
     if aggregation_note:
         result.notes.append(aggregation_note)
     if meta.k >= 3:

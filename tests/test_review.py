@@ -755,6 +755,7 @@ def test_schema_choices_come_from_their_homes():
     from synthesis.bayes import TAU_PRIOR_PRESETS, StrategyPriors, make_tau_prior
     from synthesis.meta.core import METHODS
     from synthesis.meta.effects import MEASURES
+    from synthesis.meta.mantel_haenszel import TWO_BY_TWO_METHODS
     from synthesis.meta.pooled import TESTS
     from synthesis.review.schema import EFFECT_ARGUMENTS, TAU_PRIORS, Analysis, Bayes, Effect, StrategyPriorsSpec
     from synthesis.review.taxonomy import TAXONOMIES
@@ -764,7 +765,8 @@ def test_schema_choices_come_from_their_homes():
 
     assert choices(Effect, "measure") == tuple(MEASURES)
     assert set(EFFECT_ARGUMENTS) == {a for groups in MEASURES.values() for g in groups for a in g}
-    assert choices(Analysis, "method") == METHODS and choices(Analysis, "test") == TESTS
+    assert choices(Analysis, "method") == METHODS + tuple(TWO_BY_TWO_METHODS)
+    assert choices(Analysis, "test") == TESTS
     assert set(TAU_PRIOR_PRESETS) <= set(TAU_PRIORS) == set(choices(Bayes, "tau_prior"))
     assert {"half_normal", "half_cauchy", "lognormal", "log_t"} <= set(TAU_PRIORS)
     for name in TAU_PRIORS:
@@ -794,7 +796,7 @@ def test_analysis_settings_are_read_as_the_engine_reads_them(tmp_path, analysis,
     ({"level": "high"}, "key 'analysis.level': 'high' is not valid"),
     ({"test": "kn"}, "key 'analysis.test': 'kn' is not allowed; choose one of z, knha; did you mean 'knha'?"),
     ({"method": "rmel"}, "key 'analysis.method': 'rmel' is not allowed; choose one of EE, DL, HE, HS, SJ, ML, REML, "
-                         "EB, PM; did you mean 'REML'?"),
+                         "EB, PM, MH, Peto; did you mean 'REML'?"),
 ])
 def test_bad_analysis_settings(tmp_path, analysis, expected):
     write_review(tmp_path, analysis=analysis)

@@ -6,6 +6,7 @@ It reproduces R's metafor 3.8 number for number and imports nothing from
 """
 from synthesis.meta.case_diagnostics import InfluenceResult, LeaveOneOutResult, influence, leave_one_out
 from synthesis.meta.effects import aggregate_effects, effect_sizes
+from synthesis.meta.mantel_haenszel import MantelHaenszelResult, mantel_haenszel, peto
 from synthesis.meta.pooled import MetaResult, meta_analysis
 from synthesis.meta.regression import MetaRegressionResult, SubgroupResult, meta_regression, subgroup_analysis
 from synthesis.meta.small_study import (BeggResult, EggerResult, TrimFillResult, begg_test, egger_test,
@@ -13,5 +14,5 @@ from synthesis.meta.small_study import (BeggResult, EggerResult, TrimFillResult,
 
 __all__ = ["effect_sizes", "aggregate_effects", "meta_analysis", "MetaResult", "meta_regression",
            "MetaRegressionResult", "subgroup_analysis", "SubgroupResult", "leave_one_out", "LeaveOneOutResult",
-           "influence", "InfluenceResult",
+           "influence", "InfluenceResult", "mantel_haenszel", "peto", "MantelHaenszelResult",
            "egger_test", "EggerResult", "begg_test", "BeggResult", "trim_and_fill", "TrimFillResult"]

@@ -3,7 +3,8 @@
 Each allowed value is taken from the part of the package that defines it, so
 the schema cannot drift from what the engine accepts: effect measures and
 their column arguments from :data:`synthesis.meta.effects.MEASURES`, tau²
-methods from :data:`synthesis.meta.core.METHODS`, tests from
+methods from :data:`synthesis.meta.core.METHODS` and the 2x2 pooling methods (with the
+measures each allows) from :data:`synthesis.meta.mantel_haenszel.TWO_BY_TWO_METHODS`, tests from
 :data:`synthesis.meta.pooled.TESTS`, the confidence level through
 :func:`synthesis.meta.pooled.normalise_level`, tau priors from
 :mod:`synthesis.bayes` (presets and their aliases) and the strategy
@@ -26,6 +27,7 @@ import synthesis.bayes as _bayes
 from synthesis.errors import ReviewError
 from synthesis.meta.core import METHODS, normalise_method
 from synthesis.meta.effects import MEASURES
+from synthesis.meta.mantel_haenszel import TWO_BY_TWO_METHODS
 from synthesis.meta.pooled import TESTS, check_test, normalise_level
 from synthesis.review.messages import did_you_mean
 from synthesis.review.taxonomy import TAXONOMIES, Taxonomy, load_taxonomy, normalise_label
@@ -284,17 +286,28 @@ def _unknown_strategy(taxonomy: Taxonomy, label: Any, where: str) -> str:
     return ""  # pragma: no cover - only called for unknown labels
 
 
-class Analysis(_Spec):
-    """Frequentist model settings (metafor's names)."""
+def _pooling_method(value: str) -> str:
+    """The engine's spelling of a method: a 2x2 method (``mh`` -> ``MH``) or a tau² estimator."""
+    two_by_two = {name.upper(): name for name in TWO_BY_TWO_METHODS}
+    return two_by_two.get(value.upper()) or normalise_method(value)
 
-    method: Literal[METHODS] = "REML"  # type: ignore[valid-type]
+
+class Analysis(_Spec):
+    """Frequentist model settings (metafor's names).
+
+    ``method`` is a tau² estimator of the inverse-variance model, or ``MH`` /
+    ``Peto`` to pool 2x2 tables of counts (the headline estimate; the other
+    analyses then use the inverse-variance REML model).
+    """
+
+    method: Literal[METHODS + tuple(TWO_BY_TWO_METHODS)] = "REML"  # type: ignore[valid-type]
     test: Literal[TESTS] = "z"  # type: ignore[valid-type]
     level: float = Field(0.95, gt=0, lt=1, description="confidence level: 0.95, or 95 (a percentage)")
 
     @field_validator("method", mode="before")
     @classmethod
     def _method(cls, value: Any) -> Any:
-        return _canonical(normalise_method, value)
+        return _canonical(_pooling_method, value)
 
     @field_validator("test", mode="before")
     @classmethod
@@ -450,6 +463,7 @@ class ReviewSpec(_Spec):
             elif mod.type != "categorical":
                 problems.append(f"key 'subgroup': {self.subgroup!r} is continuous; subgroups need a "
                                 "categorical moderator")
+        problems += self._two_by_two_method()
         if self.decision.months_progress and self.effect.measure != "SMD":
             problems.append(f"key 'decision.months_progress': months' progress converts standardised mean "
                             f"differences, but the measure is {self.effect.measure}")
@@ -457,4 +471,16 @@ class ReviewSpec(_Spec):
             raise ValueError("\n".join(problems))
         return self
 
+    def _two_by_two_method(self) -> list[str]:
+        """MH and Peto pool counts: a measure they allow, computed from the 2x2 columns."""
+        method, measure = self.analysis.method, self.effect.measure
+        if method not in TWO_BY_TWO_METHODS:
+            return []
+        allowed = TWO_BY_TWO_METHODS[method]
+        if measure in allowed and not self.effect.pass_through:
+            return []
+        given = "effect sizes given as yi" if measure in allowed else f"the measure {measure}"
+        return [f"key 'analysis.method': {method} pools 2x2 tables of counts for {', '.join(allowed)} (columns "
+                f"ai, bi, ci, di or ai, n1i, ci, n2i), but the review has {given}; give the counts or choose "
+                f"an inverse-variance method ({', '.join(METHODS)})"]
 
