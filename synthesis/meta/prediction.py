@@ -30,7 +30,7 @@ from synthesis.meta.regression import MetaRegressionResult, encode_moderators
 from synthesis.numbers import level_percent
 from synthesis.results import Result, jsonable
 
-__all__ = ["predict", "PredictionResult", "new_design"]
+__all__ = ["predict", "PredictionResult", "new_design", "ordered_bounds"]
 
 COLUMNS = ("pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub")
 
@@ -199,8 +199,14 @@ def _model(fit: MetaResult | MetaRegressionResult) -> tuple[np.ndarray, np.ndarr
     return np.asarray(fit.coef, dtype=float), np.asarray(fit.vb, dtype=float)
 
 
-def _ordered(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds in order after a decreasing transformation (metafor's ``.psort``)."""
+def ordered_bounds(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds in order after a decreasing transformation (metafor's ``.psort``).
+
+    Examples
+    --------
+    >>> [b.tolist() for b in ordered_bounds(np.array([2.0, 1.0]), np.array([1.0, 3.0]))]
+    [[1.0, 1.0], [2.0, 3.0]]
+    """
     return np.fmin(lower, upper), np.fmax(lower, upper)
 
 
@@ -262,7 +268,7 @@ def predict(fit: MetaResult | MetaRegressionResult, newmods: Any = None, *, leve
         pred, ci_lb, ci_ub, pi_lb, pi_ub = (np.asarray(transf(values), dtype=float)
                                             for values in (pred, ci_lb, ci_ub, pi_lb, pi_ub))
         se = np.full(pred.shape, np.nan)
-        (ci_lb, ci_ub), (pi_lb, pi_ub) = _ordered(ci_lb, ci_ub), _ordered(pi_lb, pi_ub)
+        (ci_lb, ci_ub), (pi_lb, pi_ub) = ordered_bounds(ci_lb, ci_ub), ordered_bounds(pi_lb, pi_ub)
     table = pd.DataFrame(dict(zip(COLUMNS, (pred, se, ci_lb, ci_ub, pi_lb, pi_ub))), index=index)
     return PredictionResult(table=table, settings=settings, method=fit.method, test=fit.test, level=level,
                             df=float(fit.df) if fit.test == "knha" else None, transformed=transf is not None)
