@@ -90,7 +90,7 @@ def test_default_order_fixed_tau2_and_protocol():
     assert (result["tau2"] == 0.1).all() and result.order.tolist() == list(range(13))
     out = result.to_dict()
     json.dumps(out, allow_nan=False)
-    assert out["k"] == 13 and len(out["steps"]) == 13
+    assert out["k"] == 13 and len(out["studies"]) == 13 and out["final"]["estimate"] == result["estimate"].iloc[-1]
     assert repr(result).startswith("Cumulative meta-analysis (REML), k = 13: estimate from")
     assert result.summary().columns.tolist() == ["k", "estimate", "ci_lb", "ci_ub", "pval", "tau2", "I2"]
 

@@ -1,11 +1,12 @@
 """The frequentist engine: effect sizes, pooled models, meta-regression and subgroups,
-prediction, cumulative meta-analysis, case-deletion (influence) diagnostics and small-study (publication-bias) tests.
+prediction, cumulative meta-analysis, case-deletion (influence) diagnostics and
+small-study (publication-bias) tests.
 
 It reproduces R's metafor 3.8 number for number and imports nothing from
 ``synthesis.review``, ``synthesis.report`` or ``synthesis.pipeline``.
 """
-from synthesis.meta.cumulative import CumulativeResult, cumulative
 from synthesis.meta.case_diagnostics import InfluenceResult, LeaveOneOutResult, influence, leave_one_out
+from synthesis.meta.cumulative import CumulativeResult, cumulative
 from synthesis.meta.effects import aggregate_effects, effect_sizes
 from synthesis.meta.pooled import MetaResult, meta_analysis
 from synthesis.meta.prediction import PredictionResult, predict

@@ -16,11 +16,11 @@ import pandas as pd
 from scipy import special
 
 from synthesis.errors import DataError
+from synthesis.meta.case_diagnostics import CaseDeletionResult
 from synthesis.meta.pooled import MetaResult
 from synthesis.meta.prediction import ordered_bounds
 from synthesis.meta.refits import subset_tau2, subset_weights, weighted_rows
 from synthesis.numbers import number
-from synthesis.results import Result, jsonable
 
 __all__ = ["cumulative", "CumulativeResult"]
 
@@ -29,40 +29,24 @@ BLOCK_CELLS = 4_000_000
 
 
 @dataclass(repr=False)
-class CumulativeResult(Result):
+class CumulativeResult(CaseDeletionResult):
     """Result of :func:`cumulative`: one row per step, indexed by the study added at that step.
 
     ``to_frame()`` has metafor's columns ``estimate, se, zval (tval), pval, ci_lb, ci_ub,
-    QE, QEp, tau2, I2, H2`` and ``k`` (studies in the fit).
+    QE, QEp, tau2, I2, H2`` and ``k`` (studies in the fit); ``result[column]`` reads a column.
+    ``order`` holds the positions of the fitted studies in the cumulative order.
     """
 
-    table: pd.DataFrame
-    fit: MetaResult
     order: np.ndarray
     transformed: bool
-
-    @property
-    def k(self) -> int:
-        return len(self.table)
-
-    def __len__(self) -> int:
-        return self.k
-
-    def __getitem__(self, column: Any) -> Any:
-        return self.table[column]
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per step (a copy of the table)."""
-        return self.table.copy()
 
     def summary(self) -> pd.DataFrame:
         """The estimate, its interval and the heterogeneity as each study is added."""
         return self.table[["k", "estimate", "ci_lb", "ci_ub", "pval", "tau2", "I2"]]
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dictionary: the model's method and test and every step's row."""
-        return jsonable({"method": self.fit.method, "test": self.fit.test, "level": self.fit.level,
-                         "k": self.k, "transformed": self.transformed, "steps": self.table})
+    def highlights(self) -> dict[str, Any]:
+        return {"level": self.fit.level, "transformed": self.transformed,
+                "final": self.table.iloc[-1][["estimate", "ci_lb", "ci_ub"]].to_dict()}
 
     def title(self) -> str:
         first, last = self.table["estimate"].iloc[0], self.table["estimate"].iloc[-1]

@@ -63,29 +63,16 @@ class PredictionResult(Result):
     df: float | None
     transformed: bool
 
-    @property
-    def pred(self) -> np.ndarray:
-        return self.table["pred"].to_numpy()
+    pred = property(lambda self: self.column("pred"), doc="Predicted effects.")
+    se = property(lambda self: self.column("se"), doc="Their standard errors (NaN after ``transf``).")
+    ci_lb = property(lambda self: self.column("ci_lb"), doc="Lower confidence bounds.")
+    ci_ub = property(lambda self: self.column("ci_ub"), doc="Upper confidence bounds.")
+    pi_lb = property(lambda self: self.column("pi_lb"), doc="Lower prediction bounds (NaN for EE).")
+    pi_ub = property(lambda self: self.column("pi_ub"), doc="Upper prediction bounds (NaN for EE).")
 
-    @property
-    def se(self) -> np.ndarray:
-        return self.table["se"].to_numpy()
-
-    @property
-    def ci_lb(self) -> np.ndarray:
-        return self.table["ci_lb"].to_numpy()
-
-    @property
-    def ci_ub(self) -> np.ndarray:
-        return self.table["ci_ub"].to_numpy()
-
-    @property
-    def pi_lb(self) -> np.ndarray:
-        return self.table["pi_lb"].to_numpy()
-
-    @property
-    def pi_ub(self) -> np.ndarray:
-        return self.table["pi_ub"].to_numpy()
+    def column(self, name: str) -> np.ndarray:
+        """One column of :attr:`table` as an array."""
+        return self.table[name].to_numpy()
 
     def __len__(self) -> int:
         return len(self.table)
