@@ -21,7 +21,7 @@ import pandas as pd
 from synthesis.meta.small_study import (MIN_STUDIES, BeggResult, EggerResult, TrimFillResult, begg_test, egger_test,
                                         trim_and_fill)
 from synthesis.meta.case_diagnostics import influence, leave_one_out
-from synthesis.meta.mantel_haenszel import TWO_BY_TWO_METHODS, MantelHaenszelResult, mantel_haenszel, peto
+from synthesis.meta.two_by_two import TWO_BY_TWO_METHODS, MantelHaenszelResult, mantel_haenszel, peto
 from synthesis.meta.pooled import MetaResult, meta_analysis
 from synthesis.meta.regression import SubgroupResult, meta_regression, sorted_levels, subgroup_analysis
 from synthesis.numbers import interval, level_percent, number, percent

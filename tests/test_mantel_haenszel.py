@@ -20,7 +20,7 @@ from test_metafor_live_mh import NAMES
 
 from synthesis import mantel_haenszel, peto
 from synthesis.errors import DataError
-from synthesis.meta.mantel_haenszel import TWO_BY_TWO_METHODS, MantelHaenszelResult, individual_outcomes
+from synthesis.meta.two_by_two import TWO_BY_TWO_METHODS, MantelHaenszelResult, individual_outcomes
 
 DATA = Path(__file__).parent / "data" / "metafor"
 BCG = pd.read_csv(DATA / "bcg_vaccine.csv")

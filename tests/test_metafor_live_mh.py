@@ -25,7 +25,7 @@ import pytest
 from test_metafor_live import agree, metafor_available, seed  # noqa: F401 - seed is a fixture
 
 from synthesis.errors import DataError
-from synthesis.meta.mantel_haenszel import mantel_haenszel, peto
+from synthesis.meta.two_by_two import mantel_haenszel, peto
 
 SCRIPT = Path(__file__).parent / "r" / "mh.R"
 #: metafor's name -> ours

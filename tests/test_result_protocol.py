@@ -199,6 +199,9 @@ def test_no_public_function_is_shadowed_by_a_submodule():
         for name in package.__all__:
             value = getattr(package, name)
             assert not isinstance(value, ModuleType), f"{package.__name__}.{name} is a module"
+        # a submodule named like a public function shadows it whenever the import order changes
+        submodules = {info.name for info in pkgutil.iter_modules(package.__path__)}
+        assert not submodules & set(package.__all__), f"{package.__name__}: {submodules & set(package.__all__)}"
     for name in ("meta_analysis", "meta_regression", "subgroup_analysis", "egger_test", "begg_test",
                  "trim_and_fill", "leave_one_out", "influence", "effect_sizes", "aggregate_effects"):
         assert callable(getattr(synthesis, name)) and name in synthesis.__all__

@@ -755,7 +755,7 @@ def test_schema_choices_come_from_their_homes():
     from synthesis.bayes import TAU_PRIOR_PRESETS, StrategyPriors, make_tau_prior
     from synthesis.meta.core import METHODS
     from synthesis.meta.effects import MEASURES
-    from synthesis.meta.mantel_haenszel import TWO_BY_TWO_METHODS
+    from synthesis.meta.two_by_two import TWO_BY_TWO_METHODS
     from synthesis.meta.pooled import TESTS
     from synthesis.review.schema import EFFECT_ARGUMENTS, TAU_PRIORS, Analysis, Bayes, Effect, StrategyPriorsSpec
     from synthesis.review.taxonomy import TAXONOMIES

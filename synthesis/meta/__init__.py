@@ -1,13 +1,16 @@
 """The frequentist engine: effect sizes, pooled models, meta-regression and subgroups,
-case-deletion (influence) diagnostics and small-study (publication-bias) tests.
+prediction, cumulative meta-analysis, case-deletion (influence) diagnostics and
+small-study (publication-bias) tests.
 
 It reproduces R's metafor 3.8 number for number and imports nothing from
 ``synthesis.review``, ``synthesis.report`` or ``synthesis.pipeline``.
 """
 from synthesis.meta.case_diagnostics import InfluenceResult, LeaveOneOutResult, influence, leave_one_out
+from synthesis.meta.cumulative_analysis import CumulativeResult, cumulative
 from synthesis.meta.effects import aggregate_effects, effect_sizes
-from synthesis.meta.mantel_haenszel import MantelHaenszelResult, mantel_haenszel, peto
+from synthesis.meta.two_by_two import MantelHaenszelResult, mantel_haenszel, peto
 from synthesis.meta.pooled import MetaResult, meta_analysis
+from synthesis.meta.prediction import PredictionResult, predict
 from synthesis.meta.regression import MetaRegressionResult, SubgroupResult, meta_regression, subgroup_analysis
 from synthesis.meta.small_study import (BeggResult, EggerResult, TrimFillResult, begg_test, egger_test,
                                         trim_and_fill)
@@ -15,4 +18,5 @@ from synthesis.meta.small_study import (BeggResult, EggerResult, TrimFillResult,
 __all__ = ["effect_sizes", "aggregate_effects", "meta_analysis", "MetaResult", "meta_regression",
            "MetaRegressionResult", "subgroup_analysis", "SubgroupResult", "leave_one_out", "LeaveOneOutResult",
            "influence", "InfluenceResult", "mantel_haenszel", "peto", "MantelHaenszelResult",
+           "predict", "PredictionResult", "cumulative", "CumulativeResult",
            "egger_test", "EggerResult", "begg_test", "BeggResult", "trim_and_fill", "TrimFillResult"]

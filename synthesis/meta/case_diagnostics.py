@@ -17,6 +17,9 @@ from scipy import stats
 
 from synthesis.meta import core as _rma
 from synthesis.meta.pooled import MetaResult
+from synthesis.meta.refits import subset_tau2
+from synthesis.meta.refits import subset_weights as _weights
+from synthesis.meta.refits import weighted_rows as _wls_rows
 from synthesis.meta.regression import MetaRegressionResult
 from synthesis.numbers import number
 from synthesis.results import Result, jsonable
@@ -24,99 +27,9 @@ from synthesis.results import Result, jsonable
 __all__ = ["leave_one_out", "influence", "loo_tau2", "LeaveOneOutResult", "InfluenceResult"]
 
 
-def _weights(v: np.ndarray, tau2: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    return mask / (v[None, :] + tau2[:, None])
-
-
-def _wls_rows(y: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per row of W: weighted mean, its variance and the generalised Q."""
-    sw = W.sum(axis=1)
-    mu = W @ y / sw
-    resid = y[None, :] - mu[:, None]
-    Q = np.einsum("ij,ij->i", W, resid * resid)
-    return mu, 1 / sw, Q
-
-
 def loo_tau2(method: str, y: np.ndarray, v: np.ndarray) -> np.ndarray:
     """tau² of each of the k leave-one-out data sets (intercept-only), vectorised."""
-    k = y.size
-    mask = 1.0 - np.eye(k)
-    df = k - 2
-    zeros = np.zeros(k)
-    if method == "EE" or df < 1:
-        return zeros
-    W0 = _weights(v, zeros, mask)
-    if method in ("DL", "HS"):
-        _, _, Q = _wls_rows(y, W0)
-        sw, sw2 = W0.sum(axis=1), (W0 * W0).sum(axis=1)
-        if method == "DL":
-            return np.maximum(0.0, (Q - df) / (sw - sw2 / sw))
-        return np.maximum(0.0, (Q - (k - 1)) / sw)
-    if method == "HE":
-        n = k - 1
-        ybar = mask @ y / n
-        rss = np.einsum("ij,ij->i", mask, (y[None, :] - ybar[:, None]) ** 2)
-        return np.maximum(0.0, (rss - (mask @ v) * (n - 1) / n) / (n - 1))
-    if method == "SJ":
-        n = k - 1
-        ybar = mask @ y / n
-        t0 = np.einsum("ij,ij->i", mask, (y[None, :] - ybar[:, None]) ** 2) / n
-        _, _, Q = _wls_rows(y, _weights(v, t0, mask))
-        return t0 * Q / df
-    if method == "PM":
-        # Newton on the convex, decreasing Q(tau2) from tau2 = 0 converges monotonically
-        tau2 = zeros.copy()
-        _, _, Q = _wls_rows(y, W0)
-        active = Q > df
-        for _ in range(_rma.MAX_ITER):
-            W = _weights(v, tau2, mask)
-            mu, _, Q = _wls_rows(y, W)
-            resid = y[None, :] - mu[:, None]
-            slope = -np.einsum("ij,ij->i", W * W, resid * resid)
-            step = np.where(active, -(Q - df) / slope, 0.0)
-            tau2 = np.maximum(0.0, tau2 + step)
-            if np.all(np.abs(step) <= _rma.TOLERANCE * np.maximum(1.0, tau2)):
-                return tau2
-        return np.array([_rma.estimate_tau2("PM", np.delete(y, i), np.delete(v, i),
-                                            np.ones((k - 1, 1)))[0] for i in range(k)])
-    # Fisher scoring for ML, REML, EB with step halving, all rows together
-    tau2 = loo_tau2("HE", y, v)
-    n = k - 1
-    for _ in range(_rma.MAX_ITER):
-        W = _weights(v, tau2, mask)
-        sw = W.sum(axis=1)
-        mu = W @ y / sw
-        resid = y[None, :] - mu[:, None]
-        W2 = W * W
-        sw2 = W2.sum(axis=1)
-        yPPy = np.einsum("ij,ij->i", W2, resid * resid)
-        if method == "REML":
-            trP = sw - sw2 / sw
-            trPP = sw2 - 2 * (W2 * W).sum(axis=1) / sw + (sw2 / sw) ** 2
-            step = (yPPy - trP) / trPP
-        elif method == "ML":
-            step = (yPPy - sw) / sw2
-        else:  # EB
-            Q = np.einsum("ij,ij->i", W, resid * resid)
-            step = (Q * n / (n - 1) - n) / sw
-        while True:  # step halving as core's: a step shrunk below the tolerance lands on 0 exactly
-            negative = tau2 + step < 0
-            if not negative.any():
-                break
-            step = np.where(negative, step / 2, step)
-            step = np.where(negative & (np.abs(step) < _rma.TOLERANCE), -tau2, step)
-        tau2 = tau2 + step
-        if np.all(np.abs(step) <= _rma.TOLERANCE * np.maximum(1.0, tau2)):
-            break
-    else:
-        return np.array([_rma.estimate_tau2(method, np.delete(y, i), np.delete(v, i),
-                                            np.ones((k - 1, 1)))[0] for i in range(k)])
-    if method in ("ML", "REML"):  # metafor's ll0check, row by row: a lesser local maximum is redone
-        for i in np.flatnonzero(tau2 > 0):
-            yi_, vi_, ones = np.delete(y, i), np.delete(v, i), np.ones((k - 1, 1))
-            if _rma.zero_beats(method, float(tau2[i]), yi_, vi_, ones):
-                tau2[i] = _rma.likelihood_maximum(method, yi_, vi_, ones)
-    return tau2
+    return subset_tau2(method, y, v, 1.0 - np.eye(y.size))
 
 
 def leave_one_out(fit: MetaResult, *, tau2: np.ndarray | None = None) -> LeaveOneOutResult:

@@ -6,9 +6,10 @@ influence statistics and leave-one-out fits are computed only on request.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,9 @@ from synthesis.meta.checks import as_float_array, check_effects
 from synthesis.errors import DataError
 from synthesis.numbers import level_percent, number, p_value
 from synthesis.results import Result, jsonable
+
+if TYPE_CHECKING:
+    from synthesis.meta.prediction import PredictionResult
 
 __all__ = ["meta_analysis", "MetaResult", "resolve_inputs", "normalise_level", "StatisticAliases",
            "HeterogeneityAliases", "estimate_table", "p_text", "bracket"]
@@ -238,6 +242,24 @@ class MetaResult(StatisticAliases, HeterogeneityAliases, Result):
         return float(stats.norm.ppf(1 - alpha / 2))
 
     # ---- on request --------------------------------------------------------------------------
+    def predict(self, newmods: Any = None, *, level: float | None = None,
+                transf: Callable[[np.ndarray], np.ndarray] | None = None, pi: bool = True) -> PredictionResult:
+        """The pooled effect with its confidence and prediction interval (metafor's ``predict.rma``).
+
+        See :func:`synthesis.meta.prediction.predict`; ``transf`` back-transforms
+        (``np.exp`` for a log odds or risk ratio).
+
+        Examples
+        --------
+        >>> fit = meta_analysis([0.1, 0.5, 0.9, -0.2], [0.04, 0.05, 0.03, 0.06], method="DL")
+        >>> fit.predict(transf=np.exp).to_frame()[["pred", "pi_lb", "pi_ub"]].round(4)
+             pred   pi_lb   pi_ub
+        0  1.4049  0.5187  3.8053
+        """
+        from synthesis.meta.prediction import predict
+
+        return predict(self, newmods, level=level, transf=transf, pi=pi)
+
     @cached_property
     def blup(self) -> pd.DataFrame:
         """Best linear unbiased predictions of the study effects (metafor's ``blup``)."""

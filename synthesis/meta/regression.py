@@ -6,9 +6,9 @@ level in sorted order is the reference unless another is named.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ from synthesis.meta.pooled import (HeterogeneityAliases, MetaResult, StatisticAl
                                    normalise_level, p_text)
 from synthesis.numbers import number
 from synthesis.results import Result, jsonable
+
+if TYPE_CHECKING:
+    from synthesis.meta.prediction import PredictionResult
 
 __all__ = ["meta_regression", "MetaRegressionResult", "subgroup_analysis", "SubgroupResult",
            "design_matrix"]
@@ -39,6 +42,66 @@ def sorted_levels(values: pd.Series) -> list[Any]:
         return sorted(levels, key=str)
 
 
+def moderator_coding(data: pd.DataFrame, moderators: Sequence[str], *, categorical: Iterable[str] = (),
+                     reference: Mapping[str, Any] | None = None) -> dict[str, list[Any] | None]:
+    """How each moderator enters the design: its levels (reference first) if categorical, else None.
+
+    A factor with a single level is left out with a warning.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"design": ["rct", "cct", "rct"], "dose": [1.0, 2.0, 3.0]})
+    >>> moderator_coding(d, ["dose", "design"], reference={"design": "rct"})
+    {'dose': None, 'design': ['rct', 'cct']}
+    """
+    categorical = set(categorical)
+    reference = dict(reference or {})
+    coding: dict[str, list[Any] | None] = {}
+    for name in moderators:
+        series = data[name]
+        if not (name in categorical or _is_categorical(series)):
+            coding[name] = None
+            continue
+        levels = sorted_levels(series)
+        if name in reference and reference[name] is not None:
+            ref = reference[name]
+            match = [lv for lv in levels if str(lv) == str(ref)]
+            if not match:
+                raise DataError(f"moderator {name!r}: reference level {ref!r} does not occur; "
+                                f"levels are {', '.join(map(str, levels))}")
+            levels = match + [lv for lv in levels if str(lv) != str(ref)]
+        if len(levels) < 2:
+            warnings.warn(f"moderator {name!r} has a single level ({levels[0]!r}) and is left out",
+                          UserWarning, stacklevel=4)
+            continue
+        coding[name] = levels
+    return coding
+
+
+def encode_moderators(data: pd.DataFrame, coding: Mapping[str, list[Any] | None], *, intercept: bool = True
+                      ) -> tuple[np.ndarray, list[str]]:
+    """The design matrix of ``data`` under ``coding`` (see :func:`moderator_coding`).
+
+    Examples
+    --------
+    >>> X, names = encode_moderators(pd.DataFrame({"design": ["cct"]}), {"design": ["rct", "cct"]})
+    >>> X.tolist(), names
+    ([[1.0, 1.0]], ['intrcpt', 'design[cct]'])
+    """
+    columns: list[np.ndarray] = [np.ones(len(data))] if intercept else []
+    names: list[str] = ["intrcpt"] if intercept else []
+    for name, levels in coding.items():
+        series = data[name]
+        if levels is None:
+            columns.append(as_float_array(series.to_numpy(), name))
+            names.append(name)
+            continue
+        for level in levels[1:]:
+            columns.append((series == level).to_numpy(dtype=float))
+            names.append(f"{name}[{level}]")
+    return np.column_stack(columns), names
+
+
 def design_matrix(data: pd.DataFrame, moderators: Sequence[str], *, categorical: Iterable[str] = (),
                   reference: Mapping[str, Any] | None = None, intercept: bool = True
                   ) -> tuple[np.ndarray, list[str]]:
@@ -53,32 +116,8 @@ def design_matrix(data: pd.DataFrame, moderators: Sequence[str], *, categorical:
     >>> names
     ['intrcpt', 'dose', 'design[rct]']
     """
-    categorical = set(categorical)
-    reference = dict(reference or {})
-    columns: list[np.ndarray] = [np.ones(len(data))] if intercept else []
-    names: list[str] = ["intrcpt"] if intercept else []
-    for name in moderators:
-        series = data[name]
-        if name in categorical or _is_categorical(series):
-            levels = sorted_levels(series)
-            if name in reference and reference[name] is not None:
-                ref = reference[name]
-                match = [lv for lv in levels if str(lv) == str(ref)]
-                if not match:
-                    raise DataError(f"moderator {name!r}: reference level {ref!r} does not occur; "
-                                    f"levels are {', '.join(map(str, levels))}")
-                levels = match + [lv for lv in levels if str(lv) != str(ref)]
-            if len(levels) < 2:
-                warnings.warn(f"moderator {name!r} has a single level ({levels[0]!r}) and is left out",
-                              UserWarning, stacklevel=3)
-                continue
-            for level in levels[1:]:
-                columns.append((series == level).to_numpy(dtype=float))
-                names.append(f"{name}[{level}]")
-        else:
-            columns.append(as_float_array(series.to_numpy(), name))
-            names.append(name)
-    return np.column_stack(columns), names
+    coding = moderator_coding(data, moderators, categorical=categorical, reference=reference)
+    return encode_moderators(data, coding, intercept=intercept)
 
 
 @dataclass(repr=False)
@@ -126,6 +165,27 @@ class MetaRegressionResult(StatisticAliases, HeterogeneityAliases, Result):
     X: np.ndarray
     labels: np.ndarray
     kept: np.ndarray
+    #: how the moderators were coded (:func:`moderator_coding`): used by :meth:`predict`
+    coding: dict[str, list[Any] | None] | None = None
+
+    def predict(self, newmods: Any = None, *, level: float | None = None,
+                transf: Callable[[np.ndarray], np.ndarray] | None = None, pi: bool = True) -> PredictionResult:
+        """Predicted effects for new moderator values (metafor's ``predict.rma``).
+
+        See :func:`synthesis.meta.prediction.predict`; without ``newmods``, the fitted
+        value of each study.
+
+        Examples
+        --------
+        >>> d = pd.DataFrame({"yi": [0.1, 0.3, 0.5, 0.2, 0.7, 0.4], "vi": [0.02] * 6,
+        ...                   "dose": [1, 2, 3, 1, 4, 2]})
+        >>> fit = meta_regression(d, "dose", method="DL")
+        >>> fit.predict({"dose": [0, 5]}).to_frame()["pred"].round(4).tolist()
+        [-0.0244, 0.878]
+        """
+        from synthesis.meta.prediction import predict
+
+        return predict(self, newmods, level=level, transf=transf, pi=pi)
 
     def to_frame(self) -> pd.DataFrame:
         """Coefficient table (one row per coefficient)."""
@@ -171,7 +231,8 @@ class MetaRegressionResult(StatisticAliases, HeterogeneityAliases, Result):
 
 def fit_regression(y: np.ndarray, v: np.ndarray, X: np.ndarray, names: list[str], *, method: str,
                    test: str, level: float, labels: np.ndarray, kept: np.ndarray,
-                   tau2: float | None = None) -> MetaRegressionResult:
+                   tau2: float | None = None, coding: dict[str, list[Any] | None] | None = None
+                   ) -> MetaRegressionResult:
     """Fit the mixed-effects model on validated arrays (internal; see :func:`meta_regression`)."""
     k, p = X.shape
     if k <= p:
@@ -230,7 +291,7 @@ def fit_regression(y: np.ndarray, v: np.ndarray, X: np.ndarray, names: list[str]
         coef_names=names, coef=fit.beta, se=se, stat=stat, pval=pval, ci_lb=fit.beta - crit * se,
         ci_ub=fit.beta + crit * se, vb=vb, tau2=float(tau2), I2=float(I2), H2=float(H2), R2=float(R2),
         QM=QM, QMp=QMp, QM_df=QM_df, QE=float(QE), QEp=QEp, k=k, p=p, df=float(df), method=method,
-        test=test, level=level, yi=y, vi=v, X=X, labels=labels, kept=kept)
+        test=test, level=level, yi=y, vi=v, X=X, labels=labels, kept=kept, coding=coding)
 
 
 def _complete_rows(data: pd.DataFrame, moderators: Sequence[str], yi: str, vi: str) -> pd.DataFrame:
@@ -290,11 +351,12 @@ def meta_regression(data: pd.DataFrame, moderators: str | Sequence[str], yi: str
     complete = _complete_rows(data, moderators, yi, vi)
     y, v, kept = check_effects(complete[yi].to_numpy(), complete[vi].to_numpy(), names=(yi, vi))
     complete = complete.loc[kept]
-    X, names = design_matrix(complete, moderators, categorical=categorical, reference=reference)
+    coding = moderator_coding(complete, moderators, categorical=categorical, reference=reference)
+    X, names = encode_moderators(complete, coding)
     lab = (complete[labels].astype(str).to_numpy() if labels
            else np.array([f"Study {i + 1}" for i in complete.index]))
     return fit_regression(y, v, X, names, method=method, test=test, level=level, labels=lab,
-                          kept=complete.index.to_numpy(), tau2=tau2)
+                          kept=complete.index.to_numpy(), tau2=tau2, coding=coding)
 
 
 @dataclass(repr=False)

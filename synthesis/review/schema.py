@@ -4,7 +4,7 @@ Each allowed value is taken from the part of the package that defines it, so
 the schema cannot drift from what the engine accepts: effect measures and
 their column arguments from :data:`synthesis.meta.effects.MEASURES`, tau²
 methods from :data:`synthesis.meta.core.METHODS` and the 2x2 pooling methods (with the
-measures each allows) from :data:`synthesis.meta.mantel_haenszel.TWO_BY_TWO_METHODS`, tests from
+measures each allows) from :data:`synthesis.meta.two_by_two.TWO_BY_TWO_METHODS`, tests from
 :data:`synthesis.meta.pooled.TESTS`, the confidence level through
 :func:`synthesis.meta.pooled.normalise_level`, tau priors from
 :mod:`synthesis.bayes` (presets and their aliases) and the strategy
@@ -27,7 +27,7 @@ import synthesis.bayes as _bayes
 from synthesis.errors import ReviewError
 from synthesis.meta.core import METHODS, normalise_method
 from synthesis.meta.effects import MEASURES
-from synthesis.meta.mantel_haenszel import TWO_BY_TWO_METHODS
+from synthesis.meta.two_by_two import TWO_BY_TWO_METHODS
 from synthesis.meta.pooled import TESTS, check_test, normalise_level
 from synthesis.review.messages import did_you_mean
 from synthesis.review.taxonomy import TAXONOMIES, Taxonomy, load_taxonomy, normalise_label
