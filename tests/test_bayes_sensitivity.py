@@ -22,6 +22,7 @@ from synthesis.bayes.sensitivity import (
     model_log_likelihood,
     model_log_prior,
     power_scaling,
+    prior_sensitivity_record,
     psis_weights,
     weighted_mean_sd,
 )
@@ -124,6 +125,8 @@ def test_bayes_result_prior_sensitivity_without_refit():
     assert (table.pareto_k < 0.7).all() and not table.refit.any()
     assert table.likelihood_sensitivity.notna().all()  # y_obs is an observed variable
     assert fit.prior_sensitivity() is not table and fit.prior_sensitivity().equals(table)
-    record = fit.__dict__["_power_scaling"]
-    assert isinstance(record, PowerScaling)
-    assert json.loads(json.dumps(record.to_dict(), allow_nan=False))["rows"][0]["parameter"] == "mu"
+    assert isinstance(fit.__dict__["_power_scaling"], PowerScaling)
+    record = prior_sensitivity_record(fit)  # what the manifest's results carry
+    assert json.loads(json.dumps(record, allow_nan=False))["rows"][0]["parameter"] == "mu"
+    assert record["alphas"] == [0.99, 1.01] and not record["notes"]
+    assert prior_sensitivity_record(fit.exact()) is None

@@ -12,7 +12,7 @@ asks for a chi-square p-value above 0.01 (10 bins of 10 ranks) for each.
 
 Reproduce the figures in ``docs/validation.md``::
 
-    python tests/test_sbc_strategy.py 100
+    python tests/test_sbc_strategy.py 100        # data sets [seed, default 2024]
 """
 from __future__ import annotations
 
@@ -97,7 +97,8 @@ def test_strategy_model_sbc():
 
 
 if __name__ == "__main__":
-    result = run_sbc(int(sys.argv[1]) if len(sys.argv) > 1 else 100)
+    result = run_sbc(int(sys.argv[1]) if len(sys.argv) > 1 else 100,
+                     int(sys.argv[2]) if len(sys.argv) > 2 else 2024)
     print(f"SBC of the strategy model: {result['n_sets']} data sets in "
           f"{result['seconds']:.0f} s; data sets with divergences: {result['divergent_sets']}")
     for name in PARAMETERS:

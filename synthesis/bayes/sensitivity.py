@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ALPHAS", "K_MAX", "SENSITIVITY_THRESHOLD", "PowerScaling", "cjs_distance",
            "diagnose", "model_log_likelihood", "model_log_prior", "power_scaling",
-           "power_scaling_of", "psis_weights", "weighted_mean_sd"]
+           "power_scaling_of", "prior_sensitivity_record", "psis_weights", "weighted_mean_sd"]
 
 ALPHAS = (0.99, 1.01)
 SENSITIVITY_THRESHOLD = 0.05
@@ -278,6 +278,21 @@ class PowerScaling(Result):
         return jsonable({"method": "power-scaling (Kallioinen et al. 2024)", "alphas": list(ALPHAS),
                          "threshold": SENSITIVITY_THRESHOLD, "k_max": K_MAX, "notes": self.notes,
                          "rows": self.table.to_dict(orient="records")})
+
+
+def prior_sensitivity_record(result: Any) -> dict[str, Any] | None:
+    """The power-scaling table of a sampled result as JSON (for the manifest's results);
+    None for results without posterior draws (the exact path).
+
+    Examples
+    --------
+    >>> prior_sensitivity_record(None) is None
+    True
+    """
+    if not hasattr(result, "idata") or not hasattr(result, "prior_sensitivity"):
+        return None
+    result.prior_sensitivity()  # computed once, cached on the result
+    return result.__dict__["_power_scaling"].to_dict()
 
 
 def _refit_power_scaled(result: BayesResult, alpha: float) -> BayesResult | None:
