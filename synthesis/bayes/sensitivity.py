@@ -55,7 +55,8 @@ COLUMNS = ["parameter", "prior_sensitivity", "likelihood_sensitivity", "diagnosi
 
 
 def psis_weights(log_ratio: np.ndarray) -> tuple[np.ndarray, float]:
-    """Pareto-smoothed, normalised importance weights and their Pareto ``k``.
+    """Pareto-smoothed, normalised importance weights and their Pareto ``k``
+    (``-inf`` for constant ratios: no reweighting, as priorsense at alpha = 1).
 
     Examples
     --------
@@ -66,6 +67,8 @@ def psis_weights(log_ratio: np.ndarray) -> tuple[np.ndarray, float]:
     import arviz as az
 
     log_ratio = np.asarray(log_ratio, dtype=float).ravel()
+    if np.ptp(log_ratio) == 0:
+        return np.full(len(log_ratio), 1.0 / len(log_ratio)), float("-inf")
     with warnings.catch_warnings():  # ArviZ's tail fit overflows harmlessly on large ratios
         warnings.simplefilter("ignore", RuntimeWarning)
         lw, k = az.psislw(log_ratio - log_ratio.max())
