@@ -14,10 +14,19 @@ Prints, for the simulated illustrative review (reviews/implementation-strategies
 
 Both samplers use 4 chains on at most 2 cores. The default sampler
 (``synthesis.bayes.DEFAULT_SAMPLER``) is chosen from these figures.
+
+``--fresh`` measures instead what a pipeline run pays, for the strategy model on
+the illustrative review with nutpie, in a fresh Python process: the first fit
+(imports, model build, numba compilation through PyTensor's on-disk numba
+cache, sampling), a second fit in the same process (compiled model cached in
+memory), each with ESS per second of wall time, and the power-scaling prior
+sensitivity (``BayesResult.prior_sensitivity()``, no refit) against the old
+three refits under alternative priors.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -54,10 +63,53 @@ def fit_row(label: str, fit_fn, sampler: str) -> dict:
             "divergences": repeat.diagnostics["divergences"], "gate ok": repeat.diagnostics["ok"]}
 
 
+FRESH = """
+import json, time, warnings
+warnings.simplefilter("ignore")
+t0 = time.perf_counter()
+import pandas as pd
+from synthesis.bayes import strategy_model
+moderators = {moderators!r}
+data = pd.read_csv({review!r})
+out = {{"import s": time.perf_counter() - t0}}
+for label, seed in (("first fit", 1), ("cached-process fit", 2)):
+    start = time.perf_counter()
+    fit = strategy_model(data, components="components", moderators=moderators, seed=seed)
+    seconds = time.perf_counter() - start
+    ess = fit.diagnostics["min_ess_bulk"]
+    out[label] = {{"wall s": seconds, "compile s": fit.timing["compile_seconds"],
+                  "sampling s": fit.timing["sampling_seconds"], "min ESS bulk": ess,
+                  "ESS/s (wall)": ess / seconds, "gate ok": fit.diagnostics["ok"]}}
+start = time.perf_counter()
+fit.prior_sensitivity()
+out["power-scaling sensitivity s"] = time.perf_counter() - start
+start = time.perf_counter()
+fit.prior_sensitivity("defaults")
+out["three refits (old path) s"] = time.perf_counter() - start
+print(json.dumps(out))
+"""
+
+
+def fresh_process() -> dict:
+    """The strategy model's first fit in a fresh interpreter, a cached-process fit and the
+    prior sensitivity (see the module docstring)."""
+    code = FRESH.format(moderators=MODERATORS, review=str(REVIEW))
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["process wall s"] = time.perf_counter() - start
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 200-effect case and PyMC on it")
+    parser.add_argument("--fresh", action="store_true",
+                        help="fresh-process first fit, cached-process fit and prior sensitivity only")
     args = parser.parse_args()
+    if args.fresh:
+        print(json.dumps(fresh_process(), indent=2))
+        return
 
     imports = {name: import_seconds(f"import {name}") for name in
                ("synthesis.bayes", "numpy, scipy, pandas", "pymc", "nutpie", "arviz")}

@@ -295,7 +295,7 @@ def test_decision_summaries_match_exact(re_fit):
 
 
 def test_prior_sensitivity_uses_exact_path(re_fit, baskerville):
-    table = re_fit.prior_sensitivity()
+    table = re_fit.prior_sensitivity("defaults")
     fitted = table[(table.prior_label == "as fitted") & (table.parameter == "mu")].iloc[0]
     assert fitted["mean"] == pytest.approx(re_fit.exact().mean("mu"))
     assert {"vague mu prior", "half-Cauchy tau prior"} <= set(table.prior_label)

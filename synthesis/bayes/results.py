@@ -241,21 +241,40 @@ class BayesResult(Result):
             raise DataError("exact() is only available for random_effects results")
         return exact(self.level, self.mid)
 
-    def prior_sensitivity(self, alternatives: Mapping[str, Mapping[str, Any]] | None = None
+    def prior_sensitivity(self, alternatives: Mapping[str, Mapping[str, Any]] | str | None = None
                           ) -> pd.DataFrame:
-        """Key estimates under alternative priors (long format, one row per prior x parameter).
+        """Sensitivity of the posterior to the prior, without refitting.
 
-        For :func:`random_effects` the alternatives are keyword sets for
-        :func:`random_effects_exact` (``mu_sd``, ``tau_prior``, ``tau_scale``) and
-        are computed exactly (milliseconds). For :func:`strategy_model` they are
-        :class:`StrategyPriors` fields (or ``scale``, a factor on every
-        heterogeneity scale) and are refitted with the same sampler settings (the
-        compiled model is reused, so each refit costs sampling time only).
+        Without ``alternatives``: power-scaling sensitivity (Kallioinen et al. 2024,
+        the ``priorsense`` method; see :mod:`synthesis.bayes.sensitivity`), one row
+        per reported parameter element with columns ``parameter``,
+        ``prior_sensitivity``, ``likelihood_sensitivity``, ``diagnosis``
+        (``prior-data conflict``, ``strong prior / weak likelihood`` or ``-``),
+        ``pareto_k`` (of the prior weighting; above 0.7 the power-scaled posterior
+        is refitted), ``pareto_k_likelihood`` and ``refit``. Computed once and cached.
 
-        Columns: ``prior_label``, ``prior``, ``parameter``, ``mean``, ``ci_lb``,
-        ``ci_ub``, ``prob_gt_0``, ``prob_gt_mid``.
+        With ``alternatives`` (a mapping label -> prior settings, or ``"defaults"``):
+        key estimates under alternative priors (long format, one row per prior x
+        parameter; columns ``prior_label``, ``prior``, ``parameter``, ``mean``,
+        ``ci_lb``, ``ci_ub``, ``prob_gt_0``, ``prob_gt_mid``). For
+        :func:`random_effects` these are keyword sets for :func:`random_effects_exact`
+        (``mu_sd``, ``tau_prior``, ``tau_scale``), computed exactly; for
+        :func:`strategy_model` :class:`StrategyPriors` fields (or ``scale``, a factor
+        on every heterogeneity scale), refitted with the same sampler settings.
+
+        Examples
+        --------
+        >>> fit = random_effects([0.2, 0.5, 0.1, 0.4], [0.02, 0.03, 0.02, 0.05],
+        ...                      seed=1, cores=1)  # doctest: +SKIP
+        >>> fit.prior_sensitivity()[["parameter", "prior_sensitivity", "diagnosis"]]  # doctest: +SKIP
         """
-        return self._spec.sensitivity(self, alternatives)
+        if alternatives is None:
+            from synthesis.bayes.sensitivity import power_scaling_of
+
+            if "_power_scaling" not in self.__dict__:
+                self.__dict__["_power_scaling"] = power_scaling_of(self)
+            return self.__dict__["_power_scaling"].to_frame()
+        return self._spec.sensitivity(self, None if alternatives == "defaults" else alternatives)
 
     # -- export -------------------------------------------------------------
     def prior_description(self) -> str:

@@ -12,10 +12,11 @@ from typing import Any
 from synthesis.grading import certainty as rules
 from synthesis.grading.measures import measure_words
 from synthesis.meta.small_study import MIN_STUDIES
-from synthesis.numbers import level_percent
+from synthesis.numbers import level_percent, number
 from synthesis.report.templating import Fragment, render_template
 
-__all__ = ["METHOD_NAMES", "TEST_TEXT", "NATURAL_UNITS_METHODS", "methods_section"]
+__all__ = ["METHOD_NAMES", "TEST_TEXT", "NATURAL_UNITS_METHODS", "PRIOR_SENSITIVITY_TEXT",
+           "methods_section", "prior_sensitivity_rows"]
 
 #: tau² estimators (metafor ``method``) in words; ``FE`` is metafor's alias of ``EE``
 METHOD_NAMES = {
@@ -47,6 +48,31 @@ NATURAL_UNITS_METHODS = {
           "average person receiving the intervention would do better than.",
 }
 
+#: the sentence above the power-scaling table (synthesis.bayes.sensitivity)
+PRIOR_SENSITIVITY_TEXT = (
+    "Prior sensitivity: power-scaling (Kallioinen et al. 2024, Stat Comput 34:57; the priorsense "
+    "method). The prior and the likelihood were each raised to the powers 0.99 and 1.01 by "
+    "Pareto-smoothed importance weighting of the posterior draws, without refitting; a sensitivity "
+    "of 0.05 or more (cumulative Jensen-Shannon distance per unit log2 power) marks a parameter as "
+    "sensitive. Pareto k above 0.7 means the weighting could not be trusted and the model was refitted.")
+
+
+def prior_sensitivity_rows(table: Any) -> list[dict[str, str]]:
+    """Rows of the power-scaling table as shown (``BayesResult.prior_sensitivity()`` or its records).
+
+    Examples
+    --------
+    >>> prior_sensitivity_rows([{"parameter": "mu", "prior_sensitivity": 0.0123,
+    ...     "likelihood_sensitivity": 0.1, "diagnosis": "-", "pareto_k": 0.2}])
+    [{'parameter': 'mu', 'prior': '0.01', 'likelihood': '0.10', 'diagnosis': '-', 'pareto_k': '0.20'}]
+    """
+    records = table.to_dict(orient="records") if hasattr(table, "to_dict") and \
+        not isinstance(table, Mapping) else list(table)
+    return [{"parameter": str(r["parameter"]), "prior": number(r.get("prior_sensitivity")),
+             "likelihood": number(r.get("likelihood_sensitivity")),
+             "diagnosis": str(r.get("diagnosis", "")), "pareto_k": number(r.get("pareto_k"))}
+            for r in records]
+
 
 def _sampler_text(sampler: Mapping[str, Any] | str) -> str:
     if isinstance(sampler, Mapping):
@@ -58,13 +84,22 @@ def _sampler_text(sampler: Mapping[str, Any] | str) -> str:
 def methods_section(*, measure: str, method: str, test: str = "z", level: float = 0.95, k: int | None = None,
                     prior: str | None = None, sampler: Mapping[str, Any] | str | None = None,
                     bias_tests: bool = True, natural_units: str | None = None,
-                    extra: Sequence[str] = (), title: str = "Methods") -> Fragment:
+                    extra: Sequence[str] = (), title: str = "Methods",
+                    prior_sensitivity: Any = None) -> Fragment:
     """A short methods appendix naming every estimator and prior.
+
+    ``prior_sensitivity`` (the table of ``BayesResult.prior_sensitivity()`` or its
+    records) adds the power-scaling sensitivity table after the list.
 
     Examples
     --------
     >>> s = methods_section(measure="SMD", method="REML", test="knha", prior="mu ~ Normal(0, 1)")
     >>> "restricted maximum-likelihood" in s and "Hartung-Knapp" in s
+    True
+    >>> table = [{"parameter": "mu", "prior_sensitivity": 0.2, "likelihood_sensitivity": 0.01,
+    ...           "diagnosis": "strong prior / weak likelihood", "pareto_k": 0.1}]
+    >>> "strong prior / weak likelihood" in methods_section(measure="SMD", method="REML",
+    ...                                                     prior_sensitivity=table)
     True
     """
     items = [f"Effect measure: {measure_words(measure).detail}."]
@@ -94,4 +129,6 @@ def methods_section(*, measure: str, method: str, test: str = "z", level: float 
     if natural_units:
         items.append(natural_units)
     items += [str(x) for x in extra]
-    return render_template("methods.html.j2", title=title, items=items)
+    sensitivity = prior_sensitivity_rows(prior_sensitivity) if prior_sensitivity is not None else []
+    return render_template("methods.html.j2", title=title, items=items, sensitivity=sensitivity,
+                           sensitivity_text=PRIOR_SENSITIVITY_TEXT)
