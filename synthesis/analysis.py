@@ -218,6 +218,11 @@ class ReviewAnalysis:
             out["natural_units"] = self.natural_units.to_dict()
         if self.bayes is not None and hasattr(self.bayes, "to_dict"):
             out["bayes"] = self.bayes.to_dict()
+            from synthesis.bayes.sensitivity import prior_sensitivity_record
+
+            sensitivity = prior_sensitivity_record(self.bayes)  # power-scaling, no refit (None when exact)
+            if sensitivity is not None:
+                out["prior_sensitivity"] = sensitivity
         return jsonable(out)
 
     def write_results(self, path: str | Path) -> None:

@@ -244,14 +244,15 @@ def methods(a: ReviewAnalysis) -> Fragment:
     """
     meta = a.meta
     prior = a.bayes.prior_description() if a.bayes is not None else None
-    sampler = None
+    sampler = sensitivity = None
     if a.bayes is not None and hasattr(a.bayes, "idata"):
         sampler = getattr(a.bayes, "settings", None) or "NUTS"
+        sensitivity = a.bayes.prior_sensitivity()  # power-scaling by importance sampling, cached
     elif a.bayes is not None:
         sampler = "exact numerical integration over tau (no sampling)"
     return methods_section(
         measure=_measure(a), method=meta.method, test=meta.test, level=meta.level, k=meta.k, prior=prior,
-        sampler=sampler, bias_tests=a.egger is not None,
+        sampler=sampler, bias_tests=a.egger is not None, prior_sensitivity=sensitivity,
         natural_units=NATURAL_UNITS_METHODS.get(getattr(a.natural_units, "kind", None)),
         extra=[_data_sentence(a.spec)] + [f"Note: {n}" for n in a.notes])
 
