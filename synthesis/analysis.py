@@ -363,6 +363,27 @@ def _plural(noun_phrase: str) -> bool:
     return last.endswith("s") and not last.endswith(("ss", "us", "is"))
 
 
+def fitted_rows(data: pd.DataFrame, meta: MetaResult) -> pd.DataFrame:
+    """The rows of ``data`` the pooled model used, in its order (rows with a missing effect dropped).
+
+    Study-level columns (risk of bias, sample size) are read from these rows, so that each value
+    lines up with the model's weights even when rows were left out.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> d = pd.DataFrame({"yi": [0.1, None, 0.4], "vi": [0.02, 0.03, 0.02], "rob": ["low", "high", "some"]})
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     fit = meta_analysis(d, method="EE")
+    >>> fitted_rows(d, fit)["rob"].tolist()
+    ['low', 'some']
+    """
+    if meta.kept is None or len(meta.kept) != len(data):
+        return data
+    return data.loc[np.asarray(meta.kept, dtype=bool)]
+
+
 def rate_and_answer(analysis: ReviewAnalysis) -> None:
     """Fill in the certainty rating, the natural-unit effect and the one-sentence answer."""
     from synthesis.grading.certainty import assess_certainty
@@ -380,7 +401,8 @@ def rate_and_answer(analysis: ReviewAnalysis) -> None:
                if n_column else None)
     use_bias_tests = meta.k >= MIN_STUDIES
     analysis.certainty = assess_certainty(
-        meta, risk_of_bias=data[rob_column].tolist() if rob_column else None,
+        meta, risk_of_bias=fitted_rows(data, meta)[rob_column].tolist() if rob_column else None,
+        risk_of_bias_column=rob_column or "risk_of_bias",
         egger=analysis.egger if use_bias_tests else None,
         trimfill=analysis.trimfill if use_bias_tests else None, mid=mid, direction=direction,
         total_n=total_n, indirectness=_spec_get(spec, "certainty.indirectness"),
