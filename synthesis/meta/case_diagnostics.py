@@ -92,7 +92,7 @@ def loo_tau2(method: str, y: np.ndarray, v: np.ndarray) -> np.ndarray:
     --------
     >>> y, v = np.array([0.1, 0.5, 0.9, -0.2]), np.array([0.04, 0.05, 0.03, 0.06])
     >>> loo_tau2("DL", y, v).round(4).tolist()
-    [0.3188, 0.2935, 0.0581, 0.1839]
+    [0.2579, 0.3027, 0.063, 0.1408]
     """
     k = y.size
     if method == "EE" or k - 2 < 1:
