@@ -251,8 +251,22 @@ def study_level_data(review: Any) -> tuple[pd.DataFrame, str | None]:
     return combined, note
 
 
-def frequentist_analysis(review: Any) -> ReviewAnalysis:
-    """Pooled model, small-study diagnostics, influence, moderators and subgroups."""
+#: largest number of studies for which the analysis step computes case diagnostics (influence,
+#: leave-one-out) and Begg's test. A table or plot of one row per study stops being readable
+#: long before this, no single study can sway a pooled estimate of hundreds, and the k
+#: deletion refits cost O(k²) (Begg's exact p-value, as metafor's ``ranktest``, O(k³)): a
+#: review of 8,000 effects spent 29 s there. ``analyse_review(..., case_diagnostics_limit=None)``
+#: computes them at any k.
+CASE_DIAGNOSTICS_CAP = 500
+
+
+def frequentist_analysis(review: Any, case_diagnostics_limit: int | None = CASE_DIAGNOSTICS_CAP
+                         ) -> ReviewAnalysis:
+    """Pooled model, small-study diagnostics, influence, moderators and subgroups.
+
+    Case diagnostics and Begg's test are left out, with a note, above ``case_diagnostics_limit``
+    studies (:data:`CASE_DIAGNOSTICS_CAP`; None computes them at any k).
+    """
     spec = review.spec
     data, aggregation_note = study_level_data(review)
     method = _spec_get(spec, "analysis.method", "REML")
@@ -262,13 +276,21 @@ def frequentist_analysis(review: Any) -> ReviewAnalysis:
     result = ReviewAnalysis(review=review, meta=meta, analysed=data)
     if aggregation_note:
         result.notes.append(aggregation_note)
-    if meta.k >= 3:
+    within_cap = case_diagnostics_limit is None or meta.k <= case_diagnostics_limit
+    if meta.k >= 3 and within_cap:
         result.influence = influence(meta).to_frame()
         result.leave_one_out = leave_one_out(meta).to_frame()
+    elif not within_cap:
+        result.notes.append(f"With {meta.k} studies, the influence and leave-one-out diagnostics and Begg's "
+                            f"rank test were not computed (they are computed up to {case_diagnostics_limit} "
+                            "studies): no single study sways a pooled estimate of this many, a table of one "
+                            "row per study is not readable, and their cost grows with the square of the "
+                            "number of studies. An analyst can compute them with "
+                            "analyse_review(..., case_diagnostics_limit=None).")
     if meta.k >= MIN_STUDIES:
         result.egger = egger_test(meta, "rma")
         result.egger_classic = egger_test(meta, "lm")
-        result.begg = begg_test(meta)
+        result.begg = begg_test(meta) if within_cap else None
         result.trimfill = trim_and_fill(meta)
     else:
         result.notes.append(f"Only {meta.k} studies: tests for small-study effects (Egger, Begg, "
@@ -423,7 +445,8 @@ def rate_and_answer(analysis: ReviewAnalysis) -> None:
 
 
 def analyse_review(review_id: str, project_dir: str | Path = ".",
-                   overrides: dict[str, Any] | None = None) -> ReviewAnalysis:
+                   overrides: dict[str, Any] | None = None, *,
+                   case_diagnostics_limit: int | None = CASE_DIAGNOSTICS_CAP) -> ReviewAnalysis:
     """Run every analysis of one review through the library.
 
     Parameters
@@ -434,6 +457,9 @@ def analyse_review(review_id: str, project_dir: str | Path = ".",
         The project folder (holding ``reviews/``).
     overrides : dict, optional
         Dotted settings to override (``{"analysis.method": "PM"}``), validated by the schema.
+    case_diagnostics_limit : int or None
+        Influence, leave-one-out and Begg's test only up to this many studies
+        (:data:`CASE_DIAGNOSTICS_CAP`; the page says when they were left out); None: at any k.
 
     Returns
     -------
@@ -448,7 +474,7 @@ def analyse_review(review_id: str, project_dir: str | Path = ".",
     from synthesis.review.loader import load_review
 
     review = load_review(review_id, str(project_dir), overrides)
-    analysis = frequentist_analysis(review)
+    analysis = frequentist_analysis(review, case_diagnostics_limit)
     analysis.bayes, analysis.bayes_error = bayesian_analysis(review, analysis.meta)
     rate_and_answer(analysis)
     return analysis
