@@ -292,12 +292,24 @@ def two_by_two_note(pooled: MantelHaenszelResult, meta: MetaResult, measure: str
             f"inverse-variance random-effects model ({meta.method}: {number(meta.estimate, transform=transform)}).")
 
 
-def frequentist_analysis(review: Any) -> ReviewAnalysis:
+#: largest number of studies for which the analysis step computes case diagnostics (influence,
+#: leave-one-out) and Begg's test. A table or plot of one row per study stops being readable
+#: long before this, no single study can sway a pooled estimate of hundreds, and the k
+#: deletion refits cost O(k²) (Begg's exact p-value, as metafor's ``ranktest``, O(k³)): a
+#: review of 8,000 effects spent 29 s there. ``analyse_review(..., case_diagnostics_limit=None)``
+#: computes them at any k.
+CASE_DIAGNOSTICS_CAP = 500
+
+
+def frequentist_analysis(review: Any, case_diagnostics_limit: int | None = CASE_DIAGNOSTICS_CAP
+                         ) -> ReviewAnalysis:
     """Pooled model, small-study diagnostics, influence, moderators and subgroups.
 
     With ``analysis.method`` MH or Peto, the pooled effect is that of the 2x2
     tables (:attr:`ReviewAnalysis.pooled`, the headline) and every other analysis
     uses the inverse-variance model with :data:`TWO_BY_TWO_COMPANION`; a note says so.
+    Case diagnostics and Begg's test are left out, with a note, above ``case_diagnostics_limit``
+    studies (:data:`CASE_DIAGNOSTICS_CAP`; None computes them at any k).
     """
     spec = review.spec
     data, aggregation_note = study_level_data(review)
@@ -314,13 +326,21 @@ def frequentist_analysis(review: Any) -> ReviewAnalysis:
         result.notes.append(two_by_two_note(pooled, meta, _spec_get(spec, "effect.measure")))
     if aggregation_note:
         result.notes.append(aggregation_note)
-    if meta.k >= 3:
+    within_cap = case_diagnostics_limit is None or meta.k <= case_diagnostics_limit
+    if meta.k >= 3 and within_cap:
         result.influence = influence(meta).to_frame()
         result.leave_one_out = leave_one_out(meta).to_frame()
+    elif not within_cap:
+        result.notes.append(f"With {meta.k} studies, the influence and leave-one-out diagnostics and Begg's "
+                            f"rank test were not computed (they are computed up to {case_diagnostics_limit} "
+                            "studies): no single study sways a pooled estimate of this many, a table of one "
+                            "row per study is not readable, and their cost grows with the square of the "
+                            "number of studies. An analyst can compute them with "
+                            "analyse_review(..., case_diagnostics_limit=None).")
     if meta.k >= MIN_STUDIES:
         result.egger = egger_test(meta, "rma")
         result.egger_classic = egger_test(meta, "lm")
-        result.begg = begg_test(meta)
+        result.begg = begg_test(meta) if within_cap else None
         result.trimfill = trim_and_fill(meta)
     else:
         result.notes.append(f"Only {meta.k} studies: tests for small-study effects (Egger, Begg, "
@@ -415,6 +435,27 @@ def _plural(noun_phrase: str) -> bool:
     return last.endswith("s") and not last.endswith(("ss", "us", "is"))
 
 
+def fitted_rows(data: pd.DataFrame, meta: MetaResult) -> pd.DataFrame:
+    """The rows of ``data`` the pooled model used, in its order (rows with a missing effect dropped).
+
+    Study-level columns (risk of bias, sample size) are read from these rows, so that each value
+    lines up with the model's weights even when rows were left out.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> d = pd.DataFrame({"yi": [0.1, None, 0.4], "vi": [0.02, 0.03, 0.02], "rob": ["low", "high", "some"]})
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     fit = meta_analysis(d, method="EE")
+    >>> fitted_rows(d, fit)["rob"].tolist()
+    ['low', 'some']
+    """
+    if meta.kept is None or len(meta.kept) != len(data):
+        return data
+    return data.loc[np.asarray(meta.kept, dtype=bool)]
+
+
 def rate_and_answer(analysis: ReviewAnalysis) -> None:
     """Fill in the certainty rating, the natural-unit effect and the one-sentence answer."""
     from synthesis.grading.certainty import assess_certainty
@@ -432,7 +473,8 @@ def rate_and_answer(analysis: ReviewAnalysis) -> None:
                if n_column else None)
     use_bias_tests = meta.k >= MIN_STUDIES
     analysis.certainty = assess_certainty(
-        meta, risk_of_bias=data[rob_column].tolist() if rob_column else None,
+        meta, risk_of_bias=fitted_rows(data, meta)[rob_column].tolist() if rob_column else None,
+        risk_of_bias_column=rob_column or "risk_of_bias",
         egger=analysis.egger if use_bias_tests else None,
         trimfill=analysis.trimfill if use_bias_tests else None, mid=mid, direction=direction,
         total_n=total_n, indirectness=_spec_get(spec, "certainty.indirectness"),
@@ -453,7 +495,8 @@ def rate_and_answer(analysis: ReviewAnalysis) -> None:
 
 
 def analyse_review(review_id: str, project_dir: str | Path = ".",
-                   overrides: dict[str, Any] | None = None) -> ReviewAnalysis:
+                   overrides: dict[str, Any] | None = None, *,
+                   case_diagnostics_limit: int | None = CASE_DIAGNOSTICS_CAP) -> ReviewAnalysis:
     """Run every analysis of one review through the library.
 
     Parameters
@@ -464,6 +507,9 @@ def analyse_review(review_id: str, project_dir: str | Path = ".",
         The project folder (holding ``reviews/``).
     overrides : dict, optional
         Dotted settings to override (``{"analysis.method": "PM"}``), validated by the schema.
+    case_diagnostics_limit : int or None
+        Influence, leave-one-out and Begg's test only up to this many studies
+        (:data:`CASE_DIAGNOSTICS_CAP`; the page says when they were left out); None: at any k.
 
     Returns
     -------
@@ -478,7 +524,7 @@ def analyse_review(review_id: str, project_dir: str | Path = ".",
     from synthesis.review.loader import load_review
 
     review = load_review(review_id, str(project_dir), overrides)
-    analysis = frequentist_analysis(review)
+    analysis = frequentist_analysis(review, case_diagnostics_limit)
     analysis.bayes, analysis.bayes_error = bayesian_analysis(review, analysis.meta)
     rate_and_answer(analysis)
     return analysis

@@ -477,7 +477,8 @@ def test_smd_from_means_and_negative_sd(tmp_path):
         "(must be > 0)",
         "reviews/demo/studies.csv, row 2 (line 3 of the file), column 'n2': 1 is not a valid number of "
         "participants (must be at least 2 in each group: a standard deviation needs two)"]
-    write_review(tmp_path, csv="study,m1,sd1,n1,m2,sd2,n2\nA,10,2,20,9,2,20\n", effect=SMD_SPEC)
+    # a second study: a review pools at least two (MIN_STUDIES_TO_POOL)
+    write_review(tmp_path, csv="study,m1,sd1,n1,m2,sd2,n2\nA,10,2,20,9,2,20\nB,11,3,25,10,3,25\n", effect=SMD_SPEC)
     review = load_review("demo", tmp_path)
     d = (10 - 9) / 2 * (1 - 3 / (4 * 38 - 1))  # Hedges' g, approximate correction: independent check
     assert review.data["yi"].iloc[0] == pytest.approx(d, rel=1e-4)
@@ -497,7 +498,8 @@ def test_counts_must_be_possible(tmp_path):
 
 
 def test_odds_ratio_from_counts(tmp_path):
-    write_review(tmp_path, csv="study,a,n1,c,n2\nA,5,20,3,20\n", effect=OR_SPEC)
+    # a second study: a review pools at least two (MIN_STUDIES_TO_POOL)
+    write_review(tmp_path, csv="study,a,n1,c,n2\nA,5,20,3,20\nB,4,20,6,20\n", effect=OR_SPEC)
     review = load_review("demo", tmp_path)
     assert review.data["yi"].iloc[0] == pytest.approx(np.log(5 * 17 / (15 * 3)))
     assert review.data["vi"].iloc[0] == pytest.approx(1 / 5 + 1 / 15 + 1 / 3 + 1 / 17)

@@ -315,7 +315,8 @@ def random_effects_exact(yi: Any, vi: Any, mu_sd: float = 1.0,
     mid : float, optional
         Minimal important difference; adds ``prob_gt_mid`` to key estimates.
     labels : sequence of str, optional
-        Study labels for :meth:`ExactResult.shrinkage`.
+        Study labels for :meth:`ExactResult.shrinkage`, one per row of ``yi`` (the labels of
+        rows dropped for a missing value are dropped with them).
 
     Returns
     -------
@@ -327,7 +328,7 @@ def random_effects_exact(yi: Any, vi: Any, mu_sd: float = 1.0,
     >>> res.summary().loc["mu", ["mean", "sd"]].round(3).tolist()
     [0.281, 0.208]
     """
-    y, v, _ = check_effects(yi, vi)
+    y, v, kept = check_effects(yi, vi)
     mu_sd = check_positive(mu_sd, "mu_sd")
     prior = make_tau_prior(tau_prior, tau_scale)
 
@@ -344,7 +345,13 @@ def random_effects_exact(yi: Any, vi: Any, mu_sd: float = 1.0,
     weights /= weights.sum()
     tau_cdf = integrate.cumulative_trapezoid(density_u, u, initial=0.0)
     tau_cdf /= tau_cdf[-1]
-    names = list(labels) if labels is not None else [str(i + 1) for i in range(len(y))]
+    if labels is None:
+        names = [str(i + 1) for i in np.flatnonzero(kept)]  # the row numbers of the studies used
+    else:
+        given = list(labels)
+        if len(given) != kept.size:
+            raise DataError(f"labels has {len(given)} values but there are {kept.size} effect sizes")
+        names = [str(label) for label, used in zip(given, kept) if used]  # rows with missing values dropped
     return ExactResult(yi=y, vi=v, mu_sd=mu_sd, tau_prior=prior, tau=tau, weights=weights,
                        cond_mean=cond_mean, cond_prec=cond_prec, tau_cdf=tau_cdf,
                        level=level, mid=mid, labels=names)

@@ -8,6 +8,7 @@ together (PyMARE's idea of fitting many data sets as one array operation).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,9 +28,77 @@ from synthesis.results import Result, jsonable
 __all__ = ["leave_one_out", "influence", "loo_tau2", "LeaveOneOutResult", "InfluenceResult"]
 
 
+#: elements of one block of leave-one-out rows (rows x k): bounds the memory at about 32 MB
+#: whatever k, so no k x k matrix is ever held (the time stays O(k²) for estimators whose
+#: tau² differs between the k fits)
+BLOCK_ELEMENTS = 4_000_000
+
+
+def _blocks(k: int) -> list[np.ndarray]:
+    """The left-out rows in blocks of at most :data:`BLOCK_ELEMENTS` / k rows."""
+    size = max(1, BLOCK_ELEMENTS // max(k, 1))
+    return [np.arange(start, min(start + size, k)) for start in range(0, k, size)]
+
+
+def _mask(rows: np.ndarray, k: int) -> np.ndarray:
+    """One row per left-out study: 1 for the studies kept, 0 for the one left out."""
+    mask = np.ones((rows.size, k))
+    mask[np.arange(rows.size), rows] = 0.0
+    return mask
+
+
+def _loo_fits(y: np.ndarray, v: np.ndarray, tau2: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted mean, its variance and the generalised Q of each leave-one-out fit at its tau², by blocks."""
+    k = y.size
+    parts = [_wls_rows(y, _weights(v, tau2[rows], _mask(rows, k))) for rows in _blocks(k)]
+    return tuple(np.concatenate([part[i] for part in parts]) for i in range(3))  # type: ignore[return-value]
+
+
+def _loo_common(y: np.ndarray, v: np.ndarray, tau2: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_loo_fits` when every fit has the same tau²: totals less each study's own term, O(k).
+
+    The effects are centred at the full weighted mean first, so the differences of sums
+    do not lose digits.
+    """
+    w = 1.0 / (v + tau2)
+    centred = y - np.dot(w, y) / w.sum()
+    sw = w.sum() - w
+    shift = (np.dot(w, centred) - w * centred) / sw  # leave-one-out mean less the full mean
+    Q = np.maximum(np.dot(w, centred * centred) - w * centred * centred - sw * shift * shift, 0.0)
+    return y - centred + shift, 1.0 / sw, Q
+
+
+def _loo_q0(y: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cochran's Q (equal-effects weights) of each leave-one-out data set, and the sums of w and w², in O(k)."""
+    w = 1.0 / v
+    _, var, Q = _loo_common(y, v, 0.0)
+    return Q, 1.0 / var, np.dot(w, w) - w * w
+
+
 def loo_tau2(method: str, y: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """tau² of each of the k leave-one-out data sets (intercept-only), vectorised."""
-    return subset_tau2(method, y, v, 1.0 - np.eye(y.size))
+    """tau² of each of the k leave-one-out data sets (intercept-only), vectorised by blocks of rows.
+
+    Examples
+    --------
+    >>> y, v = np.array([0.1, 0.5, 0.9, -0.2]), np.array([0.04, 0.05, 0.03, 0.06])
+    >>> loo_tau2("DL", y, v).round(4).tolist()
+    [0.2579, 0.3027, 0.063, 0.1408]
+    """
+    k = y.size
+    if method == "EE" or k - 2 < 1:
+        return np.zeros(k)
+    if method in ("DL", "HS"):  # closed forms from the totals less each study's own term: O(k)
+        Q, sw, sw2 = _loo_q0(y, v)
+        if method == "DL":
+            return np.maximum(0.0, (Q - (k - 2)) / (sw - sw2 / sw))
+        return np.maximum(0.0, (Q - (k - 1)) / sw)
+    if method == "HE":
+        n = k - 1
+        ybar = (y.sum() - y) / n
+        rss = np.maximum((np.dot(y, y) - y * y) - n * ybar * ybar, 0.0)
+        return np.maximum(0.0, (rss - (v.sum() - v) * (n - 1) / n) / (n - 1))
+    # SJ, PM, ML, REML, EB: the shared vectorised estimator, one block of rows at a time
+    return np.concatenate([subset_tau2(method, y, v, _mask(rows, k)) for rows in _blocks(k)])
 
 
 def leave_one_out(fit: MetaResult, *, tau2: np.ndarray | None = None) -> LeaveOneOutResult:
@@ -59,21 +128,25 @@ def leave_one_out(fit: MetaResult, *, tau2: np.ndarray | None = None) -> LeaveOn
     y, v, k = fit.yi, fit.vi, fit.k
     if k < 2:
         raise ValueError("leave-one-out needs at least 2 studies")
-    mask = 1.0 - np.eye(k)
     tau2 = loo_tau2(fit.method, y, v) if tau2 is None else np.asarray(tau2, dtype=float)
-    mu, var, Qgen = _wls_rows(y, _weights(v, tau2, mask))
+    if np.all(tau2 == tau2[0]):  # one tau² for every fit (EE, or all truncated at 0): O(k)
+        mu, var, Qgen = _loo_common(y, v, float(tau2[0]))
+    else:
+        mu, var, Qgen = _loo_fits(y, v, tau2)
     df = k - 2
     if fit.test == "knha" and df > 0:
         var = var * Qgen / df
         dist = stats.t(df)
     else:
+        if fit.test == "knha":  # each fit has one study: metafor's rma sets test="z" since k = 1
+            warnings.warn("leave-one-out with k = 2: each fit has one study, so the z test is used "
+                          "instead of Knapp-Hartung (as metafor's leave1out); the column keeps the name "
+                          "'tval'", UserWarning, stacklevel=2)
         dist = stats.norm()
     se = np.sqrt(var)
     stat = mu / se
     crit = dist.ppf(1 - (1 - fit.level) / 2)
-    W0 = _weights(v, np.zeros(k), mask)
-    _, _, Q = _wls_rows(y, W0)
-    sw, sw2 = W0.sum(axis=1), (W0 * W0).sum(axis=1)
+    Q, sw, sw2 = _loo_q0(y, v)
     with np.errstate(divide="ignore", invalid="ignore"):
         s2 = df * sw / (sw**2 - sw2)
         if df == 0:  # k - 1 = 1 study left: metafor's QEp = 1, I² = 0, H² = 1
@@ -128,6 +201,10 @@ def influence(fit: MetaResult | MetaRegressionResult, *, tau2_del: np.ndarray | 
     # (metafor's influence.rma.uni sets btt with int.incl=FALSE), the full-model covariance
     # under the same test
     svb = np.linalg.inv(vb_full)
+    if isinstance(fit, MetaResult):  # intercept only: every deletion fit from per-study sums, no loop
+        table = pd.DataFrame(_pooled_deletions(fit, full.beta[0], vb_full[0, 0], hat, tau2_del),
+                             index=pd.Index(fit.labels, name="study"))
+        return _flagged(fit, table, hat, weight)
     rows = []
     for i in range(k):
         keep = np.arange(k) != i
@@ -160,7 +237,13 @@ def influence(fit: MetaResult | MetaRegressionResult, *, tau2_del: np.ndarray | 
             "tau2_del": tau2, "QE_del": _rma.wls(yi_, vi_, Xi_, 0.0).Q,
             **dict(zip(_dfbetas_names(fit), dfbeta / np.sqrt(s2w * np.diag(vb_del)))),
         })
-    table = pd.DataFrame(rows, index=pd.Index(fit.labels, name="study"))
+    return _flagged(fit, pd.DataFrame(rows, index=pd.Index(fit.labels, name="study")), hat, weight)
+
+
+def _flagged(fit: MetaResult | MetaRegressionResult, table: pd.DataFrame, hat: np.ndarray,
+             weight: np.ndarray) -> InfluenceResult:
+    """Add hat values and weights, and flag influential studies as metafor does."""
+    k, p = fit.X.shape
     table["hat"] = hat
     table["weight"] = weight
     dfb = table[_dfbetas_names(fit)].abs().to_numpy()
@@ -169,6 +252,31 @@ def influence(fit: MetaResult | MetaRegressionResult, *, tau2_del: np.ndarray | 
                                | (table["hat"] > 3 * p / k)
                                | (dfb > 1).any(axis=1))
     return InfluenceResult(table=table, fit=fit)
+
+
+def _pooled_deletions(fit: MetaResult, estimate: float, vb_full: float, hat: np.ndarray,
+                      tau2_del: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The deletion columns of :func:`influence` for an intercept-only model, all k fits at once.
+
+    The same formulas as the loop for meta-regression with p = 1: the deletion fit's mean,
+    variance and Q come from :func:`_loo_fits` (blocks of rows, or O(k) sums when every fit
+    has the same tau²).
+    """
+    y, v, k = fit.yi, fit.vi, fit.k
+    if tau2_del is not None:
+        tau2 = np.asarray(tau2_del, dtype=float)
+    else:
+        tau2 = np.zeros(k) if fit.method == "EE" else loo_tau2(fit.method, y, v)
+    mu, var, Qgen = _loo_common(y, v, float(tau2[0])) if np.all(tau2 == tau2[0]) else _loo_fits(y, v, tau2)
+    s2w = Qgen / (k - 2) if (fit.test == "knha" and k - 2 > 0) else np.ones(k)
+    vb = var * s2w
+    dfbeta = estimate - mu
+    vb_del = 1.0 / (1.0 / var + 1.0 / (v + tau2))  # all studies, tau² of the deletion fit
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {"rstudent": (y - mu) / np.sqrt(v * s2w + vb + tau2 * s2w),
+                "dffits": dfbeta / np.sqrt(s2w * hat * (tau2 + v)),
+                "cooks_d": dfbeta * dfbeta / vb_full, "cov_r": vb / vb_full, "tau2_del": tau2,
+                "QE_del": _loo_q0(y, v)[0], "dfbetas": dfbeta / np.sqrt(s2w * vb_del)}
 
 
 def _dfbetas_names(fit: MetaResult | MetaRegressionResult) -> list[str]:

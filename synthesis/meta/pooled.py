@@ -374,7 +374,8 @@ def fit_pooled(y: np.ndarray, v: np.ndarray, labels: np.ndarray | None, *, metho
             raise DataError("the Knapp-Hartung adjustment needs at least 2 studies")
         var *= fit.Q / df
     se = float(np.sqrt(var))
-    stat = est / se
+    with np.errstate(divide="ignore", invalid="ignore"):  # identical effects under knha: se = 0, as metafor
+        stat = np.float64(est) / se                         # (stat +-inf, or NaN for an estimate of 0)
     alpha = 1 - level
     # scipy.special's distribution functions: the same numbers as scipy.stats, 50x less overhead
     if test == "knha":

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -376,6 +376,8 @@ class SubgroupResult(Result):
         ``Q_between``, ``df_between`` and ``pval_between`` are read-only aliases.
     regression : MetaRegressionResult
         The same question as a meta-regression with a common tau² (metafor's QM test).
+    notes : list of str
+        What a reader should know, e.g. a subgroup of one study (tau² = 0, z test, as metafor).
     """
 
     by: str
@@ -385,6 +387,7 @@ class SubgroupResult(Result):
     QM_df: tuple[int, ...]
     QMp: float
     regression: MetaRegressionResult | None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def Q_between(self) -> float:
@@ -409,7 +412,7 @@ class SubgroupResult(Result):
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dictionary: the test for subgroup differences and each subgroup's row."""
         return jsonable({"by": self.by, "QM": self.QM, "QM_df": self.QM_df, "QMp": self.QMp,
-                         "levels": self.table.to_dict(orient="index")})
+                         "levels": self.table.to_dict(orient="index"), "notes": self.notes})
 
     def title(self) -> str:
         """``Subgroups by <by>: test for subgroup differences QM(df = 1) = ..., p = ...``."""
@@ -439,13 +442,18 @@ def subgroup_analysis(data: pd.DataFrame, by: str, yi: str = "yi", vi: str = "vi
         levels = [reference] + [lv for lv in levels if lv != reference]
     fits: dict[Any, MetaResult] = {}
     rows = []
+    notes: list[str] = []
     for level_value in levels:
         part = complete[complete[by] == level_value]
         y, v, kept = check_effects(part[yi].to_numpy(), part[vi].to_numpy(), names=(yi, vi))
-        sub_method = method if y.size > 1 else "EE"
-        sub_test = test if y.size > 1 else "z"
+        single = y.size == 1  # as metafor's rma(..., subset=): tau² = 0 and test="z" since k = 1
+        if single and (method != "EE" or test != "z"):
+            notes.append(f"{by} = {level_value}: one study, so tau² is set to 0"
+                         + (" and the z test is used instead of Knapp-Hartung" if test == "knha" else "")
+                         + " (as metafor for k = 1); its interval is that study's own")
         fit = fit_pooled(y, v, np.array([f"Study {i + 1}" for i in part.index[kept]], dtype=object),
-                         method=sub_method, test=sub_test, level=level, kept=kept)
+                         method=method, test="z" if single else test, level=level,
+                         tau2=0.0 if single else None, kept=kept)
         fits[level_value] = fit
         rows.append({"k": fit.k, "estimate": fit.estimate, "se": fit.se, "ci_lb": fit.ci_lb,
                      "ci_ub": fit.ci_ub, "pi_lb": fit.pi_lb, "pi_ub": fit.pi_ub, "tau2": fit.tau2,
@@ -463,4 +471,4 @@ def subgroup_analysis(data: pd.DataFrame, by: str, yi: str = "yi", vi: str = "vi
             regression = meta_regression(complete, [by], yi, vi, categorical=[by],
                                          reference={by: levels[0]}, method=method, test=test, level=level)
     return SubgroupResult(by=by, table=table, fits=fits, QM=QM, QM_df=(df_between,), QMp=QMp,
-                          regression=regression)
+                          regression=regression, notes=notes)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from synthesis.errors import DataError, ReviewError
+from synthesis.meta.checks import pooling_problems
 from synthesis.meta.effects import InvalidCells, effect_sizes
 from synthesis.review.data_file import Problems, format_cell, numeric, same_level, split_cells
 from synthesis.review.messages import did_you_mean, show
@@ -23,7 +24,12 @@ from synthesis.review.schema import Moderator, ReviewSpec
 from synthesis.review.taxonomy import Taxonomy
 
 __all__ = ["check_columns", "effect_sizes_checked", "check_rows", "check_moderators", "check_strategies",
-           "check_certainty_columns", "study_labels"]
+           "check_certainty_columns", "check_analysis", "study_labels", "MIN_STUDIES_TO_POOL"]
+
+#: fewest studies a review pools. The engine fits k = 1 (tau² = 0, as metafor), but one study
+#: is not a synthesis: no heterogeneity, prediction interval, certainty rating for inconsistency
+#: or small-study check exists, so the review pipeline refuses it in ``validate`` and ``run``.
+MIN_STUDIES_TO_POOL = 2
 
 
 def check_columns(spec: ReviewSpec, table: pd.DataFrame, problems: Problems) -> None:
@@ -222,6 +228,29 @@ def check_certainty_columns(spec: ReviewSpec, work: pd.DataFrame, problems: Prob
             rob_judgements(list(work[c.risk_of_bias_column]), column=c.risk_of_bias_column)
         except (DataError, ReviewError) as exc:
             problems.add(str(exc))
+
+
+def check_analysis(spec: ReviewSpec, table: pd.DataFrame, effects: pd.DataFrame, problems: Problems) -> None:
+    """What the analysis (``synthesis run``) would refuse on these effects, as problems of the data.
+
+    Calls :func:`synthesis.meta.checks.pooling_problems`, the one list of what stops a pooled
+    analysis, so ``synthesis validate`` and ``synthesis run`` (which loads the review through
+    the same checks) never disagree: no usable effect, fewer than :data:`MIN_STUDIES_TO_POOL`
+    studies, a sampling variance far from the others, identical effects under knha.
+    """
+    columns = spec.effect.columns
+    column = columns.get("vi") or columns.get("sei")
+    sid = spec.data.study_id
+    studies = list(table[sid].map(format_cell)) if sid else None
+    for issue in pooling_problems(effects["yi"], effects["vi"], test=spec.analysis.test,
+                                  min_studies=MIN_STUDIES_TO_POOL, studies=studies):
+        message = issue.message.replace("use the z test", "set analysis.test: z in review.yaml")
+        if issue.rows and column:
+            problems.cells(list(issue.rows), column, message)
+        elif issue.rows:
+            problems.add(f"{problems.where(list(issue.rows))}: {message}")
+        else:
+            problems.add(message)
 
 
 def study_labels(spec: ReviewSpec, table: pd.DataFrame, problems: Problems) -> list[str]:

@@ -35,8 +35,8 @@ import pandas as pd
 from pydantic import ValidationError
 
 from synthesis.errors import ReviewError
-from synthesis.review.data_checks import (check_certainty_columns, check_columns, check_moderators, check_rows,
-                                          check_strategies, effect_sizes_checked, study_labels)
+from synthesis.review.data_checks import (check_analysis, check_certainty_columns, check_columns, check_moderators,
+                                          check_rows, check_strategies, effect_sizes_checked, study_labels)
 from synthesis.review.data_file import Problems, format_cell, read_table, split_cells, unique_labels
 from synthesis.review.messages import did_you_mean, join_words, review_error
 from synthesis.review.overrides import apply_overrides, parse_overrides, read_yaml
@@ -317,6 +317,8 @@ def validate_review(review_id: str, project_dir: str | Path = ".",
     taxonomy = check_strategies(spec, table, problems, notes)
     check_certainty_columns(spec, work, problems)
     labels = study_labels(spec, table, problems)
+    if effects is not None:  # what the analysis would refuse: validate and run agree
+        check_analysis(spec, table, effects, problems)
     if problems.messages or effects is None:
         raise review_error(problems.messages)
 
