@@ -34,14 +34,25 @@ def _resolve_ids(ids: list[str], project_dir: str) -> tuple[list[str], list[str]
 
 
 def _run_one(plan: Any) -> Any:
-    from synthesis.pipeline.publish import execute_and_publish
+    from synthesis.pipeline.publish import RunOutcome, execute_and_publish
 
-    return execute_and_publish(plan)
+    try:
+        return execute_and_publish(plan)
+    except Exception as exc:  # noqa: BLE001 - one broken review must not stop the others
+        return RunOutcome(plan.review_id, "failed", message=_unexpected(exc))
+
+
+def _unexpected(exc: BaseException) -> str:
+    from synthesis.cli.terminal import clean
+
+    if isinstance(exc, OSError):
+        return str(store.storage_error(exc, "writing the report"))
+    return clean(f"{type(exc).__name__}: {exc}", limit=300)
 
 
 def run_reviews(ids: list[str], project_dir: str | os.PathLike[str] = ".", overrides: list[str] | None = None,
                 jobs: int | None = None, force: bool = False, notebook: str | os.PathLike[str] | None = None,
-                out: TextIO | None = None) -> int:
+                out: TextIO | None = None, timeout: float | None = None) -> int:
     """Run the pipeline for several reviews; print progress; return the exit code.
 
     Parameters
@@ -61,14 +72,18 @@ def run_reviews(ids: list[str], project_dir: str | os.PathLike[str] = ".", overr
         ``reviews/<id>/report.ipynb`` or the project's ``notebooks/review.ipynb``.
     out : text stream, optional
         Where progress goes (default: standard output).
+    timeout : float, optional
+        Seconds a notebook cell may run (default
+        :data:`synthesis.pipeline.plan.DEFAULT_TIMEOUT`).
 
     Returns
     -------
     int
-        0 when every review is done or up to date, 1 otherwise.
+        0 when every review is done, up to date or the same as an earlier
+        version, 1 otherwise (also when the index page cannot be written).
     """
     from synthesis.pipeline.index import write_index
-    from synthesis.pipeline.plan import plan_review
+    from synthesis.pipeline.plan import DEFAULT_TIMEOUT, plan_review
     from synthesis.review.loader import parse_overrides
 
     out = out or sys.stdout
@@ -89,19 +104,36 @@ def run_reviews(ids: list[str], project_dir: str | os.PathLike[str] = ".", overr
             failed = True
             _say(out, f"{review_id}: failed: {exc}")
             continue
+        except Exception as exc:  # noqa: BLE001 - one broken review must not stop the others
+            failed = True
+            _say(out, f"{review_id}: failed: {_unexpected(exc)}")
+            continue
+        plan.timeout, plan.force = float(timeout or DEFAULT_TIMEOUT), bool(force)
+        elapsed = time.perf_counter() - start
         if plan.up_to_date and not force:
-            _say(out, f"{review_id}: up to date (v{plan.latest}, {time.perf_counter() - start:.1f} s)")
+            _say(out, f"{review_id}: up to date (v{plan.latest}, {elapsed:.1f} s)")
+        elif plan.same_as is not None and not force:
+            _say(out, f"{review_id}: same as v{plan.same_as} (same settings, data and software: "
+                      f"no new version; --force publishes one, {elapsed:.1f} s)")
         else:
             plans.append(plan)
     failed |= _execute_plans(plans, jobs, out)
     if plans or not (Path(project) / "reports" / "index.html").is_file():
-        write_index(project)
+        try:
+            write_index(project)
+        except OSError as exc:
+            _say(out, f"index: failed: {store.storage_error(exc, 'writing reports/index.html')}")
+            failed = True
     return 1 if failed else 0
 
 
 def _report(outcome: Any, elapsed: float, out: TextIO) -> bool:
     if outcome.status == "done":
         _say(out, f"{outcome.review_id}: done v{outcome.version} ({elapsed:.1f} s)")
+        return False
+    if outcome.status == "same":
+        _say(out, f"{outcome.review_id}: same as v{outcome.version} (published meanwhile by another run: "
+                  f"no new version, {elapsed:.1f} s)")
         return False
     _say(out, f"{outcome.review_id}: failed ({elapsed:.1f} s): {outcome.message}")
     return True
@@ -127,7 +159,7 @@ def _execute_plans(plans: list[Any], jobs: int | None, out: TextIO) -> bool:
             try:
                 outcome = future.result()
             except Exception as exc:  # noqa: BLE001 - one broken review must not stop the others
-                _say(out, f"{review_id}: failed: {type(exc).__name__}: {exc}")
+                _say(out, f"{review_id}: failed: {_unexpected(exc)}")
                 failed = True
                 continue
             failed |= _report(outcome, time.perf_counter() - start, out)
@@ -135,9 +167,9 @@ def _execute_plans(plans: list[Any], jobs: int | None, out: TextIO) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``synthesis run [ID ...] [--set k=v ...] [--jobs N] [--force] [--project DIR]``."""
+    """``synthesis run [ID ...] [--set k=v ...] [--jobs N] [--force] [--timeout S] [--project DIR]``."""
     return run_reviews(list(args.ids or []), args.project, list(args.overrides or []),
-                       args.jobs, bool(args.force))
+                       args.jobs, bool(args.force), timeout=getattr(args, "timeout", None))
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
