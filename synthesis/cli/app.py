@@ -120,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from synthesis.cli import run_commands as handlers
         handler = getattr(handlers, f"cmd_{args.command}")
-        return int(handler(args) or 0)
+        code = int(handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's final flush
+        return code
     except SynthesisError as exc:
         text = "\n".join(clean(line, limit=2000) for line in str(exc).splitlines())
         print(f"error: {text}", file=sys.stderr)

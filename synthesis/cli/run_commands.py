@@ -172,9 +172,30 @@ def cmd_run(args: argparse.Namespace) -> int:
                        args.jobs, bool(args.force), timeout=getattr(args, "timeout", None))
 
 
-def cmd_diff(args: argparse.Namespace) -> int:
-    """``synthesis diff ID [VA VB]``: print what changed between two versions (default: last two)."""
+def _known_review(project: str, review_id: str) -> None:
+    """Refuse an id that is not a review of this project (also ``../elsewhere``): "no such review"."""
+    from synthesis.pipeline.verify import reviews_with_reports
+    from synthesis.review.loader import list_review_ids
+
+    if review_id not in set(list_review_ids(project)) | set(reviews_with_reports(project)):
+        from synthesis.cli.terminal import clean
+
+        raise PipelineError(f"no such review {clean(review_id, limit=80)!r} in {Path(project) / 'reviews'} "
+                            "(see `synthesis list` for the review ids)")
+
+
+def cmd_diff(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """``synthesis diff ID [VA VB]``: what changed between two versions (default: the last two).
+
+    A summary comes first (answer, certainty, headline estimate: changed or
+    not), then settings, data, results (at display precision) and software.
+    """
+    from synthesis.cli.terminal import clean
+    from synthesis.report.changes import change_summary, diff_manifests, short_hashes
+
+    out = out or sys.stdout
     project, review_id = args.project, args.id
+    _known_review(project, review_id)
     versions = store.list_versions(project, review_id)
     if args.versions:
         if len(args.versions) != 2:
@@ -185,15 +206,16 @@ def cmd_diff(args: argparse.Namespace) -> int:
             have = ", ".join(f"v{n}" for n in versions) or "none"
             raise PipelineError(f"review {review_id!r} needs two published versions to compare (has: {have})")
         va, vb = versions[-2], versions[-1]
-    from synthesis.report.changes import diff_manifests
-
-    table = diff_manifests(store.read_manifest(project, review_id, va), store.read_manifest(project, review_id, vb))
-    print(f"{review_id}: v{va} -> v{vb}")
+    old, new = store.read_manifest(project, review_id, va), store.read_manifest(project, review_id, vb)
+    table = short_hashes(diff_manifests(old, new))
+    print(f"{review_id}: v{va} -> v{vb}", file=out)
+    for line in change_summary(old, new):
+        print(f"  {clean(line)}", file=out)
     if table.empty:
-        print("  no change in settings, data or results")
+        print("  no change in settings, data or results", file=out)
         return 0
     for section, rows in table.groupby("section", sort=False):
-        print(f"{section}:")
+        print(f"{section}:", file=out)
         for row in rows.itertuples(index=False):
-            print(f"  {row.item}: {row.before} -> {row.after}")
+            print(f"  {clean(row.item, 120)}: {clean(row.before, 200)} -> {clean(row.after, 200)}", file=out)
     return 0
