@@ -84,6 +84,7 @@ def run_reviews(ids: list[str], project_dir: str | os.PathLike[str] = ".", overr
     """
     from synthesis.pipeline.index import write_index
     from synthesis.pipeline.plan import DEFAULT_TIMEOUT, plan_review
+    from synthesis.pipeline.verify import damaged_versions
     from synthesis.review.loader import parse_overrides
 
     out = out or sys.stdout
@@ -95,7 +96,7 @@ def run_reviews(ids: list[str], project_dir: str | os.PathLike[str] = ".", overr
     failed = bool(unknown)
     for review_id in unknown:
         _say(out, f"{review_id}: failed: no such review (see `synthesis list` for the review ids)")
-    plans = []
+    plans, stale_index = [], False
     for review_id in wanted:
         start = time.perf_counter()
         try:
@@ -110,6 +111,11 @@ def run_reviews(ids: list[str], project_dir: str | os.PathLike[str] = ".", overr
             continue
         plan.timeout, plan.force = float(timeout or DEFAULT_TIMEOUT), bool(force)
         elapsed = time.perf_counter() - start
+        damaged = damaged_versions(project, review_id)
+        stale_index |= bool(damaged)
+        if damaged:  # reported, not fatal: the run itself publishes a sound version
+            _say(out, f"{review_id}: warning: {', '.join(damaged)}: modified or incomplete since publishing "
+                      "(see `synthesis verify`)")
         if plan.up_to_date and not force:
             _say(out, f"{review_id}: up to date (v{plan.latest}, {elapsed:.1f} s)")
         elif plan.same_as is not None and not force:
@@ -118,7 +124,7 @@ def run_reviews(ids: list[str], project_dir: str | os.PathLike[str] = ".", overr
         else:
             plans.append(plan)
     failed |= _execute_plans(plans, jobs, out)
-    if plans or not (Path(project) / "reports" / "index.html").is_file():
+    if plans or stale_index or not (Path(project) / "reports" / "index.html").is_file():
         try:
             write_index(project)
         except OSError as exc:
@@ -209,6 +215,10 @@ def cmd_diff(args: argparse.Namespace, out: TextIO | None = None) -> int:
     old, new = store.read_manifest(project, review_id, va), store.read_manifest(project, review_id, vb)
     table = short_hashes(diff_manifests(old, new))
     print(f"{review_id}: v{va} -> v{vb}", file=out)
+    from synthesis.pipeline.verify import damaged_versions
+
+    for label in sorted(set(damaged_versions(project, review_id)) & {f"v{va}", f"v{vb}"}):
+        print(f"  warning: {label} was modified after publishing (see `synthesis verify`)", file=out)
     for line in change_summary(old, new):
         print(f"  {clean(line)}", file=out)
     if table.empty:
