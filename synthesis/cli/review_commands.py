@@ -177,7 +177,8 @@ def cmd_verify(args: Any, out: TextIO | None = None) -> int:
             continue
         for check in verify_review(project, review_id):
             if check.ok:
-                print(f"ok   {review_id} {check.label}", file=out)
+                note = "" if check.recorded else " (published before hashes were recorded: nothing to check)"
+                print(f"ok   {review_id} {check.label}{note}", file=out)
                 continue
             bad += 1
             for problem in check.problems:

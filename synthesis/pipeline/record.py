@@ -32,7 +32,8 @@ from typing import Any
 
 from synthesis.errors import PipelineError
 
-__all__ = ["RECORD_KEY", "manifest_text", "record_hash", "seal", "check_folder", "version_problems"]
+__all__ = ["RECORD_KEY", "manifest_text", "record_hash", "seal", "is_recorded", "check_folder",
+           "read_folder_manifest"]
 
 #: the manifest's own hash, over its canonical JSON without this key
 RECORD_KEY = "record_sha256"
@@ -120,21 +121,36 @@ def seal(folder: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
+def is_recorded(manifest: dict[str, Any]) -> bool:
+    """Whether a manifest was sealed (published with file hashes), i.e. can be verified.
+
+    Examples
+    --------
+    >>> is_recorded({"answer": "x"}), is_recorded({"files": {}, "record_sha256": "0"})
+    (False, True)
+    """
+    return RECORD_KEY in manifest or "files" in manifest
+
+
 def check_folder(folder: Path, manifest: dict[str, Any]) -> list[str]:
     """What no longer matches the record in a version folder (empty when it all matches).
 
-    A manifest from before records were kept (no ``record_sha256``) is
-    reported as unverifiable.
+    A manifest from before records were kept (no ``record_sha256`` and no
+    ``files``) has nothing to check against: it is not reported here
+    (``synthesis verify`` names it as unrecorded).
 
     Examples
     --------
     >>> import tempfile, pathlib
     >>> check_folder(pathlib.Path(tempfile.mkdtemp()), {"a": 1})
-    ['the manifest has no record_sha256 (published before records were kept, or edited): cannot be verified']
+    []
+    >>> check_folder(pathlib.Path(tempfile.mkdtemp()), {"files": {}})
+    ['the manifest has no record_sha256 (edited after publishing)']
     """
+    if not is_recorded(manifest):
+        return []
     if RECORD_KEY not in manifest:
-        return [f"the manifest has no {RECORD_KEY} (published before records were kept, or edited): "
-                "cannot be verified"]
+        return [f"the manifest has no {RECORD_KEY} (edited after publishing)"]
     problems = []
     try:
         if manifest[RECORD_KEY] != record_hash(manifest):
@@ -155,27 +171,22 @@ def check_folder(folder: Path, manifest: dict[str, Any]) -> list[str]:
     return problems
 
 
-def version_problems(folder: str | os.PathLike[str]) -> list[str]:
-    """Read ``folder/manifest.json`` and :func:`check_folder` it; a damaged manifest is one problem.
+def read_folder_manifest(folder: Path) -> tuple[dict[str, Any] | None, str]:
+    """``folder/manifest.json`` as a dict, or ``None`` and the one-line reason it cannot be read.
 
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> version_problems(folder)
-    ['manifest.json is missing (a partial or stray folder)']
-    >>> _ = (folder / "manifest.json").write_text("{oops")
-    >>> version_problems(folder)[0].startswith("manifest.json is not valid JSON")
-    True
+    >>> read_folder_manifest(pathlib.Path(tempfile.mkdtemp()))
+    (None, 'manifest.json is missing (a partial or stray folder)')
     """
-    folder = Path(folder)
     path = folder / MANIFEST_NAME
     if not path.is_file():
-        return [f"{MANIFEST_NAME} is missing (a partial or stray folder)"]
+        return None, f"{MANIFEST_NAME} is missing (a partial or stray folder)"
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        return [f"{MANIFEST_NAME} is not valid JSON ({str(exc)[:80]})"]
+        return None, f"{MANIFEST_NAME} is not valid JSON ({str(exc)[:80]})"
     if not isinstance(manifest, dict):
-        return [f"{MANIFEST_NAME} is not a JSON object"]
-    return check_folder(folder, manifest)
+        return None, f"{MANIFEST_NAME} is not a JSON object"
+    return manifest, ""

@@ -1,7 +1,7 @@
 """Checking the report store against its record: ``synthesis verify``, ``list`` and the index.
 
 Every ``reports/<id>/v<N>`` folder is checked with
-:func:`synthesis.pipeline.record.version_problems`: a hand-edited page or
+:func:`synthesis.pipeline.record.check_folder`: a hand-edited page or
 manifest, a missing or added file, a damaged manifest and a stray folder
 without a manifest are each one line. Only the standard library is imported.
 
@@ -11,7 +11,7 @@ Examples
 >>> p = tempfile.mkdtemp()
 >>> _ = store.publish(p, "r", store.staging_dir(p, "r"), {"answer": "yes"})
 >>> verify_review(p, "r")
-[VersionCheck(review_id='r', label='v1', problems=[])]
+[VersionCheck(review_id='r', label='v1', problems=[], recorded=True)]
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from synthesis.pipeline import store
-from synthesis.pipeline.record import version_problems
+from synthesis.pipeline.record import check_folder, is_recorded, read_folder_manifest
 
 __all__ = ["VersionCheck", "verify_review", "damaged_versions", "reviews_with_reports"]
 
@@ -32,6 +32,9 @@ _FOLDER_RE = re.compile(r"^v([0-9]+)$")
 class VersionCheck:
     """The check of one ``v<N>`` folder: ``problems`` is empty when it matches its record.
 
+    ``recorded`` is false for a version published before records were kept
+    (nothing to check it against).
+
     Examples
     --------
     >>> VersionCheck("r", "v2", ["report.html is missing"]).ok
@@ -41,6 +44,7 @@ class VersionCheck:
     review_id: str
     label: str
     problems: list[str] = field(default_factory=list)
+    recorded: bool = True
 
     @property
     def ok(self) -> bool:
@@ -79,7 +83,14 @@ def verify_review(project_dir: str | os.PathLike[str], review_id: str) -> list[V
         match = _FOLDER_RE.match(entry.name)
         if match and entry.is_dir():
             numbered.append((int(match.group(1)), entry.name))
-    return [VersionCheck(review_id, name, version_problems(folder / name)) for _, name in sorted(numbered)]
+    checks = []
+    for _, name in sorted(numbered):
+        manifest, reason = read_folder_manifest(folder / name)
+        if manifest is None:
+            checks.append(VersionCheck(review_id, name, [reason]))
+        else:
+            checks.append(VersionCheck(review_id, name, check_folder(folder / name, manifest), is_recorded(manifest)))
+    return checks
 
 
 def damaged_versions(project_dir: str | os.PathLike[str], review_id: str) -> list[str]:
