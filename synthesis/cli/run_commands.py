@@ -20,7 +20,9 @@ __all__ = ["cmd_run", "cmd_diff", "run_reviews"]
 
 
 def _say(stream: TextIO, text: str) -> None:
-    print(text, file=stream, flush=True)
+    from synthesis.cli.terminal import clean
+
+    print(clean(text, limit=2000), file=stream, flush=True)
 
 
 def _resolve_ids(ids: list[str], project_dir: str) -> tuple[list[str], list[str]]:

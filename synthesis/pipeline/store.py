@@ -54,6 +54,7 @@ __all__ = [
     "MANIFEST_NAME",
     "COUNTER_NAME",
     "next_version",
+    "version_folders",
     "find_version",
     "publish_locked",
     "clean_stale",
@@ -330,14 +331,30 @@ def next_version(project_dir: str | os.PathLike[str], review_id: str) -> int:
     >>> next_version(p, "r")
     5
     """
+    numbers = [number for number, _ in version_folders(project_dir, review_id)]
+    return max([_read_counter(review_reports_dir(project_dir, review_id)), *numbers]) + 1
+
+
+def version_folders(project_dir: str | os.PathLike[str], review_id: str) -> list[tuple[int, Path]]:
+    """Every folder named like a version (``v<N>``), with or without a manifest, ascending.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp())
+    >>> (p / "reports/r/v10").mkdir(parents=True); (p / "reports/r/v9").mkdir()
+    >>> [(n, path.name) for n, path in version_folders(p, "r")]
+    [(9, 'v9'), (10, 'v10')]
+    """
     folder = review_reports_dir(project_dir, review_id)
-    highest = _read_counter(folder)
-    if folder.is_dir():
-        for entry in os.scandir(folder):
-            match = _VERSION_RE.match(entry.name)
-            if match:
-                highest = max(highest, int(match.group(1)))
-    return highest + 1
+    if not folder.is_dir():
+        return []
+    found = []
+    for entry in os.scandir(folder):
+        match = _VERSION_RE.match(entry.name)
+        if match and entry.is_dir():
+            found.append((int(match.group(1)), Path(entry.path)))
+    return sorted(found)
 
 
 def find_version(project_dir: str | os.PathLike[str], review_id: str, fingerprint: str) -> int | None:

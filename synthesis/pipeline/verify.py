@@ -16,7 +16,6 @@ Examples
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +23,6 @@ from synthesis.pipeline import store
 from synthesis.pipeline.record import check_folder, is_recorded, read_folder_manifest
 
 __all__ = ["VersionCheck", "verify_review", "damaged_versions", "reviews_with_reports"]
-
-_FOLDER_RE = re.compile(r"^v([0-9]+)$")
 
 
 @dataclass
@@ -75,21 +72,13 @@ def verify_review(project_dir: str | os.PathLike[str], review_id: str) -> list[V
     >>> verify_review(p, "r")[0].problems
     ['manifest.json is missing (a partial or stray folder)']
     """
-    folder = store.review_reports_dir(project_dir, review_id)
-    if not folder.is_dir():
-        return []
-    numbered = []
-    for entry in os.scandir(folder):
-        match = _FOLDER_RE.match(entry.name)
-        if match and entry.is_dir():
-            numbered.append((int(match.group(1)), entry.name))
     checks = []
-    for _, name in sorted(numbered):
-        manifest, reason = read_folder_manifest(folder / name)
+    for _, folder in store.version_folders(project_dir, review_id):
+        manifest, reason = read_folder_manifest(folder)
         if manifest is None:
-            checks.append(VersionCheck(review_id, name, [reason]))
+            checks.append(VersionCheck(review_id, folder.name, [reason]))
         else:
-            checks.append(VersionCheck(review_id, name, check_folder(folder / name, manifest), is_recorded(manifest)))
+            checks.append(VersionCheck(review_id, folder.name, check_folder(folder, manifest), is_recorded(manifest)))
     return checks
 
 
