@@ -165,6 +165,17 @@ def test_read_only_or_full_disk_is_one_line_and_others_still_run(project, monkey
     assert store.list_versions(project, "alpha") == [] and not list((project / "reports/alpha").glob(".tmp-*"))
 
 
+def test_disk_full_while_the_notebook_is_written(project, monkeypatch):
+    def full(plan, out_nb, results_path, previous):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out_nb))
+
+    monkeypatch.setattr(publish, "execute_notebook", full)
+    status, out = _run(project, ["alpha", "beta"])
+    line = next(l for l in out.splitlines() if l.startswith("alpha: failed"))
+    assert status == 1 and "disk is full" in line and "ipykernel" not in line
+    assert not (project / "reports/alpha/failed").exists() and not list((project / "reports/alpha").glob(".tmp-*"))
+
+
 def test_unwritable_reports_folder_via_chmod(project):
     (project / "reports/alpha").mkdir(parents=True)
     os.chmod(project / "reports/alpha", 0o555)

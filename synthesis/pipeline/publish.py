@@ -22,6 +22,7 @@ from typing import Any
 
 from synthesis.errors import PipelineError, SynthesisError
 from synthesis.pipeline import store
+from synthesis.pipeline.store import STORAGE_ERRNOS
 from synthesis.pipeline.execute import execute_notebook, failure_message, read_results
 from synthesis.pipeline.plan import ReviewPlan, changed_inputs
 from synthesis.pipeline.render import render_html
@@ -129,6 +130,9 @@ def _run_locked(plan: ReviewPlan, start: float) -> RunOutcome:
             raise PipelineError(f"{', '.join(changed)} changed during the run, so the report could mix two "
                                 "versions of the input; nothing was published: run again")
     except Exception as exc:  # noqa: BLE001 - any execution failure is reported; other reviews carry on
+        if isinstance(exc, OSError) and not isinstance(exc, TimeoutError) and exc.errno in STORAGE_ERRNOS:
+            store.discard(staged)
+            raise  # a read-only or full disk: one line from execute_and_publish, nothing to keep
         try:
             kept = store.failed_dir(project, review_id)
             if executed.is_file():

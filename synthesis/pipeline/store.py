@@ -59,6 +59,7 @@ __all__ = [
     "publish_locked",
     "clean_stale",
     "storage_error",
+    "STORAGE_ERRNOS",
     "review_reports_dir",
     "list_versions",
     "latest_version",
@@ -75,6 +76,7 @@ MANIFEST_NAME = "manifest.json"
 #: highest version number ever published, kept when versions are deleted
 COUNTER_NAME = ".last-version"
 _VERSION_RE = re.compile(r"^v([1-9][0-9]*)$")
+STORAGE_ERRNOS = frozenset({errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM})
 _STORAGE_WORDS = {errno.EROFS: "the file system is read-only", errno.ENOSPC: "the disk is full",
                   errno.EDQUOT: "the disk quota is used up", errno.EACCES: "permission denied",
                   errno.EPERM: "permission denied"}
