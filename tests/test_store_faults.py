@@ -209,6 +209,8 @@ def test_broken_manifest_of_another_review_does_not_stop_a_run(project):
     assert status == 0 and "beta: done v2" in out
     index = (project / "reports/index.html").read_text()
     assert "beta/v2/report.html" in index and "Cannot be shown" in index
+    status, out = _run(project, ["alpha"], overrides=["seed=9"])  # and alpha itself can publish again
+    assert status == 0 and "alpha: done v2" in out and "alpha: warning: v1" in out
 
 
 def test_tampering_is_noticed_by_verify_list_run_diff_and_index(project, capsys, monkeypatch):

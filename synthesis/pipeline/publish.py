@@ -112,11 +112,20 @@ def execute_and_publish(plan: ReviewPlan) -> RunOutcome:
                           durations={"total": round(time.perf_counter() - start, 3)})
 
 
+def _previous(project: str, review_id: str) -> tuple[int | None, dict[str, Any] | None]:
+    """The newest version whose manifest can be read (a damaged one is skipped: `synthesis verify` names it)."""
+    for number in reversed(store.list_versions(project, review_id)):
+        try:
+            return number, store.read_manifest(project, review_id, number)
+        except PipelineError:
+            continue
+    return None, None
+
+
 def _run_locked(plan: ReviewPlan, start: float) -> RunOutcome:
     project, review_id = plan.project_dir, plan.review_id
     number = store.next_version(project, review_id)
-    latest = store.latest_version(project, review_id)
-    previous = store.read_manifest(project, review_id, latest) if latest else None
+    latest, previous = _previous(project, review_id)
     plan.manifest_draft.update(created_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
                                version_label=f"v{number}", previous_version=latest)
     staged = store.staging_dir(project, review_id)
