@@ -10,6 +10,8 @@ from synthesis.cli.app import main
     (["run", "--jobs", "0"], "0 is too small; give at least 1"),
     (["run", "--jobs", "two"], "'two' is not a whole number"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["run", "--timeout", "0"], "is not a usable timeout"),
+    (["run", "--timeout", "soon"], "'soon' is not a number of seconds"),
 ])
 def test_bad_flags(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

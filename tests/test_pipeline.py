@@ -62,7 +62,7 @@ def test_diff_manifests_reports_settings_data_and_results():
         ["settings", "seed", "1", "123"],
         ["data", "b.csv", "h2", "(absent)"],
         ["data", "c.csv", "(absent)", "h3"],
-        ["results", "headline.estimate", "0.2", "0.25"],
+        ["results", "headline.estimate", "0.20", "0.25"],  # at display precision (issue 13)
     ]
     assert diff_manifests(old, old).empty
     assert diff_manifests(None, new).empty and isinstance(diff_manifests(None, new), pd.DataFrame)
@@ -105,10 +105,12 @@ def test_diff_command_compares_last_two_or_named_versions(tmp_path, capsys):
     _write_manifest(tmp_path, "r", 3, {**base, "settings": {"seed": 123}, "data": {"d.csv": "h2"}})
     args = argparse.Namespace(id="r", versions=[], project=str(tmp_path))
     assert cmd_diff(args) == 0
-    assert capsys.readouterr().out.splitlines() == ["r: v2 -> v3", "data:", "  d.csv: h -> h2"]
+    assert capsys.readouterr().out.splitlines() == [
+        "r: v2 -> v3", "  answer and certainty unchanged: a (certainty not recorded)",
+        "  headline estimate unchanged: not recorded", "data:", "  d.csv: h -> h2"]
     assert cmd_diff(argparse.Namespace(id="r", versions=["v1", "2"], project=str(tmp_path))) == 0
     assert "  seed: 1 -> 123" in capsys.readouterr().out
     with pytest.raises(PipelineError, match="no report version v9"):
         cmd_diff(argparse.Namespace(id="r", versions=["v1", "v9"], project=str(tmp_path)))
-    with pytest.raises(PipelineError, match="needs two published versions"):
+    with pytest.raises(PipelineError, match="no such review 'other'"):
         cmd_diff(argparse.Namespace(id="other", versions=[], project=str(tmp_path)))

@@ -1,6 +1,7 @@
 """Tests of the report store: version listing, manifests, atomic locked publishing."""
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing as mp
 from pathlib import Path
@@ -48,7 +49,9 @@ def test_publish_is_atomic_and_numbers_increase(tmp_path):
     assert store.publish(tmp_path, "r", staged, {"a": 1}) == 1
     assert not staged.exists()
     manifest = json.loads((tmp_path / "reports/r/v1/manifest.json").read_text())
+    record = {k: manifest.pop(k) for k in ("files", "record_sha256")}  # the content record (issue 13)
     assert manifest == {"a": 1, "version": 1, "version_label": "v1"}
+    assert record["files"] == {"report.html": hashlib.sha256(b"x").hexdigest()}
     assert store.publish(tmp_path, "r", store.staging_dir(tmp_path, "r"), {}) == 2
     assert not list((tmp_path / "reports/r").glob(".tmp-*"))
 

@@ -11,6 +11,13 @@ validate [ID ...]   check review specifications and study data
 list                show each review, its size and latest report version
 run [ID ...]        execute, render and publish versioned reports
 diff ID [VA VB]     what changed between two report versions
+verify [ID ...]     check every published version against its recorded hashes
+
+Exit codes
+----------
+0 success; 1 a review failed, was invalid or a version does not match its
+record; 2 a wrong command-line flag (argparse); 130 interrupted (Ctrl-C);
+141 the output pipe was closed (``synthesis diff ... | head``), quietly.
 """
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ import argparse
 import os
 import sys
 
+from synthesis.cli.terminal import clean
 from synthesis.errors import SynthesisError
 
 
@@ -43,11 +51,17 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
                    help="reviews run in parallel (default: number of cores)")
     p.add_argument("--force", action="store_true", help="re-execute even when nothing changed")
+    p.add_argument("--timeout", type=_positive_seconds, default=None, metavar="SECONDS",
+                   help="longest a notebook cell may run before the review fails (default: 1800)")
     p.add_argument("--project", default=".", metavar="DIR", help="project folder (default: current folder)")
 
     p = sub.add_parser("diff", help="what changed between two versions of a review's report")
     p.add_argument("id", metavar="ID")
     p.add_argument("versions", nargs="*", metavar="VERSION", help="two versions, e.g. v1 v2 (default: the last two)")
+    p.add_argument("--project", default=".", metavar="DIR", help="project folder (default: current folder)")
+
+    p = sub.add_parser("verify", help="check every published version against the hashes recorded when it was published")
+    p.add_argument("ids", nargs="*", metavar="ID", help="review ids (default: every review with reports)")
     p.add_argument("--project", default=".", metavar="DIR", help="project folder (default: current folder)")
     return parser
 
@@ -72,6 +86,27 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    """argparse type for --timeout: a number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a number of seconds; give e.g. --timeout 600") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text[:40]} is not a usable timeout; give a number of seconds above 0")
+    return value
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (``| head``): stop quietly, as command-line tools do."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's final flush must not raise again
+    except (OSError, ValueError):
+        pass
+    return 141
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``synthesis`` console script; returns the exit code."""
     parser = _build_parser()
@@ -80,18 +115,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        if args.command in ("validate", "list"):
+        if args.command in ("validate", "list", "verify"):
             from synthesis.cli import review_commands as handlers
         else:
             from synthesis.cli import run_commands as handlers
         handler = getattr(handlers, f"cmd_{args.command}")
-        return int(handler(args) or 0)
+        code = int(handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's final flush
+        return code
     except SynthesisError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        text = "\n".join(clean(line, limit=2000) for line in str(exc).splitlines())
+        print(f"error: {text}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _closed_pipe()
 
 
 if __name__ == "__main__":  # pragma: no cover

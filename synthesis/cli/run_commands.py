@@ -20,7 +20,9 @@ __all__ = ["cmd_run", "cmd_diff", "run_reviews"]
 
 
 def _say(stream: TextIO, text: str) -> None:
-    print(text, file=stream, flush=True)
+    from synthesis.cli.terminal import clean
+
+    print(clean(text, limit=2000), file=stream, flush=True)
 
 
 def _resolve_ids(ids: list[str], project_dir: str) -> tuple[list[str], list[str]]:
@@ -34,14 +36,25 @@ def _resolve_ids(ids: list[str], project_dir: str) -> tuple[list[str], list[str]
 
 
 def _run_one(plan: Any) -> Any:
-    from synthesis.pipeline.publish import execute_and_publish
+    from synthesis.pipeline.publish import RunOutcome, execute_and_publish
 
-    return execute_and_publish(plan)
+    try:
+        return execute_and_publish(plan)
+    except Exception as exc:  # noqa: BLE001 - one broken review must not stop the others
+        return RunOutcome(plan.review_id, "failed", message=_unexpected(exc))
+
+
+def _unexpected(exc: BaseException) -> str:
+    from synthesis.cli.terminal import clean
+
+    if isinstance(exc, OSError):
+        return str(store.storage_error(exc, "writing the report"))
+    return clean(f"{type(exc).__name__}: {exc}", limit=300)
 
 
 def run_reviews(ids: list[str], project_dir: str | os.PathLike[str] = ".", overrides: list[str] | None = None,
                 jobs: int | None = None, force: bool = False, notebook: str | os.PathLike[str] | None = None,
-                out: TextIO | None = None) -> int:
+                out: TextIO | None = None, timeout: float | None = None) -> int:
     """Run the pipeline for several reviews; print progress; return the exit code.
 
     Parameters
@@ -61,14 +74,19 @@ def run_reviews(ids: list[str], project_dir: str | os.PathLike[str] = ".", overr
         ``reviews/<id>/report.ipynb`` or the project's ``notebooks/review.ipynb``.
     out : text stream, optional
         Where progress goes (default: standard output).
+    timeout : float, optional
+        Seconds a notebook cell may run (default
+        :data:`synthesis.pipeline.plan.DEFAULT_TIMEOUT`).
 
     Returns
     -------
     int
-        0 when every review is done or up to date, 1 otherwise.
+        0 when every review is done, up to date or the same as an earlier
+        version, 1 otherwise (also when the index page cannot be written).
     """
     from synthesis.pipeline.index import write_index
-    from synthesis.pipeline.plan import plan_review
+    from synthesis.pipeline.plan import DEFAULT_TIMEOUT, plan_review
+    from synthesis.pipeline.verify import damaged_versions
     from synthesis.review.loader import parse_overrides
 
     out = out or sys.stdout
@@ -80,7 +98,7 @@ def run_reviews(ids: list[str], project_dir: str | os.PathLike[str] = ".", overr
     failed = bool(unknown)
     for review_id in unknown:
         _say(out, f"{review_id}: failed: no such review (see `synthesis list` for the review ids)")
-    plans = []
+    plans, stale_index = [], False
     for review_id in wanted:
         start = time.perf_counter()
         try:
@@ -89,19 +107,41 @@ def run_reviews(ids: list[str], project_dir: str | os.PathLike[str] = ".", overr
             failed = True
             _say(out, f"{review_id}: failed: {exc}")
             continue
+        except Exception as exc:  # noqa: BLE001 - one broken review must not stop the others
+            failed = True
+            _say(out, f"{review_id}: failed: {_unexpected(exc)}")
+            continue
+        plan.timeout, plan.force = float(timeout or DEFAULT_TIMEOUT), bool(force)
+        elapsed = time.perf_counter() - start
+        damaged = damaged_versions(project, review_id)
+        stale_index |= bool(damaged)
+        if damaged:  # reported, not fatal: the run itself publishes a sound version
+            _say(out, f"{review_id}: warning: {', '.join(damaged)}: modified or incomplete since publishing "
+                      "(see `synthesis verify`)")
         if plan.up_to_date and not force:
-            _say(out, f"{review_id}: up to date (v{plan.latest}, {time.perf_counter() - start:.1f} s)")
+            _say(out, f"{review_id}: up to date (v{plan.latest}, {elapsed:.1f} s)")
+        elif plan.same_as is not None and not force:
+            _say(out, f"{review_id}: same as v{plan.same_as} (same settings, data and software: "
+                      f"no new version; --force publishes one, {elapsed:.1f} s)")
         else:
             plans.append(plan)
     failed |= _execute_plans(plans, jobs, out)
-    if plans or not (Path(project) / "reports" / "index.html").is_file():
-        write_index(project)
+    if plans or stale_index or not (Path(project) / "reports" / "index.html").is_file():
+        try:
+            write_index(project)
+        except OSError as exc:
+            _say(out, f"index: failed: {store.storage_error(exc, 'writing reports/index.html')}")
+            failed = True
     return 1 if failed else 0
 
 
 def _report(outcome: Any, elapsed: float, out: TextIO) -> bool:
     if outcome.status == "done":
         _say(out, f"{outcome.review_id}: done v{outcome.version} ({elapsed:.1f} s)")
+        return False
+    if outcome.status == "same":
+        _say(out, f"{outcome.review_id}: same as v{outcome.version} (published meanwhile by another run: "
+                  f"no new version, {elapsed:.1f} s)")
         return False
     _say(out, f"{outcome.review_id}: failed ({elapsed:.1f} s): {outcome.message}")
     return True
@@ -127,7 +167,7 @@ def _execute_plans(plans: list[Any], jobs: int | None, out: TextIO) -> bool:
             try:
                 outcome = future.result()
             except Exception as exc:  # noqa: BLE001 - one broken review must not stop the others
-                _say(out, f"{review_id}: failed: {type(exc).__name__}: {exc}")
+                _say(out, f"{review_id}: failed: {_unexpected(exc)}")
                 failed = True
                 continue
             failed |= _report(outcome, time.perf_counter() - start, out)
@@ -135,14 +175,35 @@ def _execute_plans(plans: list[Any], jobs: int | None, out: TextIO) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``synthesis run [ID ...] [--set k=v ...] [--jobs N] [--force] [--project DIR]``."""
+    """``synthesis run [ID ...] [--set k=v ...] [--jobs N] [--force] [--timeout S] [--project DIR]``."""
     return run_reviews(list(args.ids or []), args.project, list(args.overrides or []),
-                       args.jobs, bool(args.force))
+                       args.jobs, bool(args.force), timeout=getattr(args, "timeout", None))
 
 
-def cmd_diff(args: argparse.Namespace) -> int:
-    """``synthesis diff ID [VA VB]``: print what changed between two versions (default: last two)."""
+def _known_review(project: str, review_id: str) -> None:
+    """Refuse an id that is not a review of this project (also ``../elsewhere``): "no such review"."""
+    from synthesis.pipeline.verify import reviews_with_reports
+    from synthesis.review.loader import list_review_ids
+
+    if review_id not in set(list_review_ids(project)) | set(reviews_with_reports(project)):
+        from synthesis.cli.terminal import clean
+
+        raise PipelineError(f"no such review {clean(review_id, limit=80)!r} in {Path(project) / 'reviews'} "
+                            "(see `synthesis list` for the review ids)")
+
+
+def cmd_diff(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """``synthesis diff ID [VA VB]``: what changed between two versions (default: the last two).
+
+    A summary comes first (answer, certainty, headline estimate: changed or
+    not), then settings, data, results (at display precision) and software.
+    """
+    from synthesis.cli.terminal import clean
+    from synthesis.report.changes import change_summary, diff_manifests, short_hashes
+
+    out = out or sys.stdout
     project, review_id = args.project, args.id
+    _known_review(project, review_id)
     versions = store.list_versions(project, review_id)
     if args.versions:
         if len(args.versions) != 2:
@@ -153,15 +214,20 @@ def cmd_diff(args: argparse.Namespace) -> int:
             have = ", ".join(f"v{n}" for n in versions) or "none"
             raise PipelineError(f"review {review_id!r} needs two published versions to compare (has: {have})")
         va, vb = versions[-2], versions[-1]
-    from synthesis.report.changes import diff_manifests
+    old, new = store.read_manifest(project, review_id, va), store.read_manifest(project, review_id, vb)
+    table = short_hashes(diff_manifests(old, new))
+    print(f"{review_id}: v{va} -> v{vb}", file=out)
+    from synthesis.pipeline.verify import damaged_versions
 
-    table = diff_manifests(store.read_manifest(project, review_id, va), store.read_manifest(project, review_id, vb))
-    print(f"{review_id}: v{va} -> v{vb}")
+    for label in sorted(set(damaged_versions(project, review_id)) & {f"v{va}", f"v{vb}"}):
+        print(f"  warning: {label} was modified after publishing (see `synthesis verify`)", file=out)
+    for line in change_summary(old, new):
+        print(f"  {clean(line)}", file=out)
     if table.empty:
-        print("  no change in settings, data or results")
+        print("  no change in settings, data or results", file=out)
         return 0
     for section, rows in table.groupby("section", sort=False):
-        print(f"{section}:")
+        print(f"{section}:", file=out)
         for row in rows.itertuples(index=False):
-            print(f"  {row.item}: {row.before} -> {row.after}")
+            print(f"  {clean(row.item, 120)}: {clean(row.before, 200)} -> {clean(row.after, 200)}", file=out)
     return 0

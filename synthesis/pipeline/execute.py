@@ -84,6 +84,8 @@ def execute_notebook(plan: ReviewPlan, out_nb: Path, results_path: Path,
     ------
     papermill.exceptions.PapermillExecutionError
         When a cell raises (see :func:`failure_message`).
+    TimeoutError
+        When a cell runs longer than ``plan.timeout`` seconds.
 
     Examples
     --------
@@ -101,7 +103,8 @@ def execute_notebook(plan: ReviewPlan, out_nb: Path, results_path: Path,
     try:
         nb = papermill.execute_notebook(plan.notebook, str(out_nb), parameters=params,
                                         kernel_name=ensure_kernel(), progress_bar=False,
-                                        log_output=False, cwd=plan.project_dir)
+                                        log_output=False, cwd=plan.project_dir,
+                                        execution_timeout=getattr(plan, "timeout", None))
     finally:
         wall = time.perf_counter() - start
     cells = sum(float(c.get("metadata", {}).get("papermill", {}).get("duration") or 0.0) for c in nb.cells)
@@ -132,7 +135,7 @@ def read_results(results_path: Path) -> dict[str, Any]:
         raise PipelineError(f"results written by the notebook are not valid JSON: {exc}") from exc
 
 
-def failure_message(exc: Exception, kept: Path) -> str:
+def failure_message(exc: Exception, kept: Path, timeout: float | None = None) -> str:
     """One short line: the failing cell's first line and the error (no traceback).
 
     Parameters
@@ -141,21 +144,29 @@ def failure_message(exc: Exception, kept: Path) -> str:
         What execution raised.
     kept : Path
         Folder where the executed notebook was kept.
+    timeout : float, optional
+        The cell timeout in force (named when a cell ran out of time).
 
     Examples
     --------
     >>> failure_message(PipelineError("no results"), Path("reports/r/failed/x"))
     'no results (executed notebook kept in reports/r/failed/x)'
+    >>> failure_message(TimeoutError("Cell execution timed out"), Path("f"), 5)
+    'a cell ran longer than the 5 s timeout and was stopped; raise it with --timeout SECONDS if the review needs longer (executed notebook kept in f)'
     """
     from papermill.exceptions import PapermillExecutionError
 
     if isinstance(exc, PipelineError):
         return f"{exc} (executed notebook kept in {kept})"
+    if isinstance(exc, TimeoutError):
+        limit = f"the {timeout:g} s timeout" if timeout else "its timeout"
+        return (f"a cell ran longer than {limit} and was stopped; raise it with --timeout SECONDS if the review "
+                f"needs longer (executed notebook kept in {kept})")
     if not isinstance(exc, PapermillExecutionError):
         return (f"the notebook could not be executed ({type(exc).__name__}: {str(exc).strip()[:200]}); "
                 f"is ipykernel installed for {sys.executable}? (details in {kept})")
     first_line = next((line for line in str(exc.source).splitlines() if line.strip()), "").strip()
     evalue = str(exc.evalue).strip().splitlines()
-    evalue_text = evalue[0] if evalue else ""
+    evalue_text = evalue[0][:200] if evalue else ""
     return (f"cell [{exc.exec_count}] `{first_line[:80]}` raised {exc.ename}: {evalue_text} "
             f"(executed notebook kept in {kept})")

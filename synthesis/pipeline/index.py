@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from synthesis import numbers
+from synthesis.errors import PipelineError
 from synthesis.pipeline import store
 from synthesis.pipeline.render import TEMPLATES_DIR
+from synthesis.pipeline.verify import damaged_versions, reviews_with_reports
 
 if TYPE_CHECKING:  # pragma: no cover
     import jinja2
@@ -42,16 +44,13 @@ def _environment() -> jinja2.Environment:
 
 
 def _review_ids_on_disk(project_dir: str | os.PathLike[str]) -> list[str]:
-    ids: set[str] = set()
+    ids: set[str] = set(reviews_with_reports(project_dir))
     try:
         from synthesis.review.loader import list_review_ids
 
         ids.update(list_review_ids(project_dir))
     except Exception:  # noqa: BLE001 - the index lists what is on disk even if a review is broken
         pass
-    reports = Path(project_dir) / "reports"
-    if reports.is_dir():
-        ids.update(p.name for p in reports.iterdir() if p.is_dir() and not p.name.startswith("."))
     return sorted(ids)
 
 
@@ -67,7 +66,10 @@ def index_rows(project_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     -------
     list of dict
         ``review_id``, ``versions`` (empty when nothing is published), ``title``,
-        ``date`` (YYYY-MM-DD), ``answer``, ``certainty``, ``simulated``.
+        ``date`` (YYYY-MM-DD), ``answer``, ``certainty``, ``simulated``,
+        ``damaged`` (labels of versions that no longer match their record) and
+        ``problem`` (why the review cannot be shown, e.g. a damaged latest
+        manifest; empty otherwise): one broken review never stops the page.
 
     Examples
     --------
@@ -81,7 +83,11 @@ def index_rows(project_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
     rows = []
     for review_id in _review_ids_on_disk(project_dir):
         versions = store.list_versions(project_dir, review_id)
-        latest = store.read_manifest(project_dir, review_id, versions[-1]) if versions else {}
+        problem = ""
+        try:
+            latest = store.read_manifest(project_dir, review_id, versions[-1]) if versions else {}
+        except PipelineError as exc:
+            latest, problem = {}, str(exc)
         rows.append({
             "review_id": review_id,
             "versions": versions[::-1],
@@ -90,6 +96,8 @@ def index_rows(project_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
             "answer": str(latest.get("answer") or ""),
             "certainty": str(latest.get("certainty") or ""),
             "simulated": bool(latest.get("simulated")),
+            "damaged": damaged_versions(project_dir, review_id),
+            "problem": problem,
         })
     return rows
 
@@ -117,6 +125,9 @@ def write_index(project_dir: str | os.PathLike[str]) -> Path:
     out = Path(project_dir) / "reports" / "index.html"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".index.{os.getpid()}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out)
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return out

@@ -19,10 +19,14 @@ from typing import Any
 
 from synthesis.errors import PipelineError
 from synthesis.pipeline import store
-from synthesis.pipeline.fingerprint import (compute_fingerprint, data_hashes, dependency_versions,
+from synthesis.pipeline.fingerprint import (compute_fingerprint, data_hashes, dependency_versions, file_sha256,
                                             notebook_hash, package_source_hash, project_path)
 
-__all__ = ["DEFAULT_NOTEBOOK", "REVIEW_NOTEBOOK", "ReviewPlan", "find_notebook", "plan_review"]
+__all__ = ["DEFAULT_NOTEBOOK", "REVIEW_NOTEBOOK", "DEFAULT_TIMEOUT", "ReviewPlan", "find_notebook", "plan_review",
+           "changed_inputs"]
+
+#: seconds one notebook cell may run before the run fails (``synthesis run --timeout``)
+DEFAULT_TIMEOUT = 1800.0
 
 #: the project's notebook: the report's outline, one cell per section
 DEFAULT_NOTEBOOK = "notebooks/review.ipynb"
@@ -47,7 +51,13 @@ class ReviewPlan:
     up_to_date : bool
         The latest version has the same fingerprint.
     manifest_draft : dict
-        Manifest fields known before execution.
+        Manifest fields known before execution (``inputs``: SHA-256 of every file the run reads).
+    same_as : int or None
+        The newest version with the same fingerprint (the latest one when up to date).
+    timeout : float
+        Seconds a notebook cell may run (:data:`DEFAULT_TIMEOUT`).
+    force : bool
+        Publish a new version even when one has the same fingerprint.
 
     Examples
     --------
@@ -63,6 +73,9 @@ class ReviewPlan:
     latest: int | None
     up_to_date: bool
     manifest_draft: dict[str, Any] = field(default_factory=dict)
+    same_as: int | None = None
+    timeout: float = 1800.0
+    force: bool = False
 
 
 def find_notebook(project_dir: str | os.PathLike[str],
@@ -151,13 +164,15 @@ def plan_review(review_id: str, project_dir: str | os.PathLike[str], overrides: 
     nb_path = Path(notebook) if notebook is not None else find_notebook(project, getattr(review, "folder", None))
     settings = review.settings()
     data = data_hashes(review.data_files, project)
+    folder = getattr(review, "folder", None)
+    read = [*review.data_files, nb_path] + ([Path(folder) / "review.yaml"] if folder is not None else [])
+    inputs = data_hashes(read, project)
     parts = {"notebook": notebook_hash(nb_path), "package": package_source_hash(),
              "dependencies": dependency_versions()}
     fingerprint = compute_fingerprint(settings, data, parts["notebook"], parts["package"], parts["dependencies"])
     latest = store.latest_version(project, review_id)
-    up_to_date = False
-    if latest is not None:
-        up_to_date = store.read_manifest(project, review_id, latest).get("fingerprint") == fingerprint
+    same_as = store.find_version(project, review_id, fingerprint)
+    up_to_date = same_as is not None and same_as == latest
     provenance = settings.get("provenance") or {}
     draft = {
         "review_id": review_id,
@@ -165,6 +180,7 @@ def plan_review(review_id: str, project_dir: str | os.PathLike[str], overrides: 
         "fingerprint": fingerprint,
         "settings": settings,
         "data": data,
+        "inputs": inputs,
         "overrides": overrides,
         "seed": getattr(getattr(review, "spec", None), "seed", settings.get("seed")),
         "simulated": bool(provenance.get("simulated", False)),
@@ -176,4 +192,31 @@ def plan_review(review_id: str, project_dir: str | os.PathLike[str], overrides: 
         "platform": platform.platform(),
         "previous_version": latest,
     }
-    return ReviewPlan(review_id, project, overrides, str(nb_path), fingerprint, latest, up_to_date, draft)
+    return ReviewPlan(review_id, project, overrides, str(nb_path), fingerprint, latest, up_to_date, draft, same_as)
+
+
+def changed_inputs(plan: ReviewPlan) -> list[str]:
+    """Input files whose bytes are no longer those hashed when the run was planned.
+
+    Checked after execution: a file edited during the run would make the
+    manifest's hashes describe other bytes than the ones analysed.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()); _ = (p / "d.csv").write_text("yi,vi")
+    >>> plan = ReviewPlan("r", str(p), {}, "nb", "f", None, False, {"inputs": data_hashes([p / "d.csv"], p)})
+    >>> changed_inputs(plan)
+    []
+    >>> _ = (p / "d.csv").write_text("yi,vi,edited"); changed_inputs(plan)
+    ['d.csv']
+    """
+    changed = []
+    for name, digest in (plan.manifest_draft.get("inputs") or {}).items():
+        try:
+            same = file_sha256(Path(plan.project_dir) / name) == digest
+        except OSError:
+            same = False
+        if not same:
+            changed.append(name)
+    return changed

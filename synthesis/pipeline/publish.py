@@ -20,25 +20,31 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from synthesis.errors import PipelineError, SynthesisError
 from synthesis.pipeline import store
+from synthesis.pipeline.store import STORAGE_ERRNOS
 from synthesis.pipeline.execute import execute_notebook, failure_message, read_results
-from synthesis.pipeline.plan import ReviewPlan
+from synthesis.pipeline.plan import ReviewPlan, changed_inputs
 from synthesis.pipeline.render import render_html
 
-__all__ = ["RunOutcome", "execute_and_publish", "build_manifest"]
+__all__ = ["RunOutcome", "execute_and_publish", "build_manifest", "STALE_MARGIN"]
+
+#: seconds beyond the cell timeout after which a ``.tmp-*`` folder is a killed run's leftover
+STALE_MARGIN = 3600.0
 
 
 @dataclass
 class RunOutcome:
-    """Result of executing one review: ``status`` is ``done`` or ``failed``.
+    """Result of executing one review: ``status`` is ``done``, ``same`` or ``failed``.
 
     Attributes
     ----------
     review_id : str
     status : str
-        ``"done"`` or ``"failed"``.
+        ``"done"`` (a new version), ``"same"`` (a version with the same
+        fingerprint exists: nothing published) or ``"failed"``.
     version : int or None
-        The published version (``None`` when failed).
+        The published (or equal) version (``None`` when failed).
     message : str
         One line saying why it failed.
     durations : dict
@@ -60,6 +66,13 @@ class RunOutcome:
 def execute_and_publish(plan: ReviewPlan) -> RunOutcome:
     """Execute the notebook for one review in a fresh kernel, render and publish ``v<N>``.
 
+    The whole run holds the review's lock, and under it the fingerprint is
+    checked again and the version label fixed: two concurrent runs with the
+    same settings publish one version (the second finds it), two with
+    different settings publish v1 and v2, each page naming its own version and
+    the one before. Input files are hashed again after execution and the run
+    fails when one changed meanwhile.
+
     Parameters
     ----------
     plan : ReviewPlan
@@ -68,9 +81,12 @@ def execute_and_publish(plan: ReviewPlan) -> RunOutcome:
     Returns
     -------
     RunOutcome
-        ``done`` with the version number, or ``failed`` with a one-line message;
-        a failed execution publishes nothing (the executed notebook, with
-        papermill's error banner, is kept under ``reports/<id>/failed/<timestamp>/``).
+        ``done`` with the version number; ``same`` with the version that
+        already has this fingerprint (nothing executed); or ``failed`` with a
+        one-line message: a failed execution publishes nothing (the executed
+        notebook, with papermill's error banner, is kept under
+        ``reports/<id>/failed/<timestamp>/``) and a read-only or full disk is
+        reported, not raised.
 
     Examples
     --------
@@ -80,22 +96,59 @@ def execute_and_publish(plan: ReviewPlan) -> RunOutcome:
     """
     start = time.perf_counter()
     project, review_id = plan.project_dir, plan.review_id
+    try:
+        with store.review_lock(project, review_id):
+            store.clean_stale(project, review_id, older_than=plan.timeout + STALE_MARGIN)
+            same = None if plan.force else store.find_version(project, review_id, plan.fingerprint)
+            if same is not None:
+                return RunOutcome(review_id, "same", version=same,
+                                  durations={"total": round(time.perf_counter() - start, 3)})
+            return _run_locked(plan, start)
+    except OSError as exc:
+        return RunOutcome(review_id, "failed", message=str(store.storage_error(exc, "writing the report")),
+                          durations={"total": round(time.perf_counter() - start, 3)})
+    except SynthesisError as exc:
+        return RunOutcome(review_id, "failed", message=str(exc),
+                          durations={"total": round(time.perf_counter() - start, 3)})
+
+
+def _previous(project: str, review_id: str) -> tuple[int | None, dict[str, Any] | None]:
+    """The newest version whose manifest can be read (a damaged one is skipped: `synthesis verify` names it)."""
+    for number in reversed(store.list_versions(project, review_id)):
+        try:
+            return number, store.read_manifest(project, review_id, number)
+        except PipelineError:
+            continue
+    return None, None
+
+
+def _run_locked(plan: ReviewPlan, start: float) -> RunOutcome:
+    project, review_id = plan.project_dir, plan.review_id
+    number = store.next_version(project, review_id)
+    latest, previous = _previous(project, review_id)
+    plan.manifest_draft.update(created_at=datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+                               version_label=f"v{number}", previous_version=latest)
     staged = store.staging_dir(project, review_id)
     executed = staged / "report.ipynb"
     results_path = staged / "results.json"
-    previous = store.read_manifest(project, review_id, plan.latest) if plan.latest else None
-    created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-    plan.manifest_draft["created_at"] = created
-    plan.manifest_draft["version_label"] = f"v{(plan.latest or 0) + 1}"
     try:
         durations = execute_notebook(plan, executed, results_path, previous)
         results = read_results(results_path)
+        changed = changed_inputs(plan)
+        if changed:
+            raise PipelineError(f"{', '.join(changed)} changed during the run, so the report could mix two "
+                                "versions of the input; nothing was published: run again")
     except Exception as exc:  # noqa: BLE001 - any execution failure is reported; other reviews carry on
-        kept = store.failed_dir(project, review_id)
-        if executed.is_file():
-            os.replace(executed, kept / "report.ipynb")
-        store.discard(staged)
-        return RunOutcome(review_id, "failed", message=failure_message(exc, kept),
+        if isinstance(exc, OSError) and not isinstance(exc, TimeoutError) and exc.errno in STORAGE_ERRNOS:
+            store.discard(staged)
+            raise  # a read-only or full disk: one line from execute_and_publish, nothing to keep
+        try:
+            kept = store.failed_dir(project, review_id)
+            if executed.is_file():
+                os.replace(executed, kept / "report.ipynb")
+        finally:
+            store.discard(staged)
+        return RunOutcome(review_id, "failed", message=failure_message(exc, kept, plan.timeout),
                           durations={"total": round(time.perf_counter() - start, 3)})
     except BaseException:
         store.discard(staged)
@@ -108,7 +161,7 @@ def execute_and_publish(plan: ReviewPlan) -> RunOutcome:
         durations["rendering"] = round(time.perf_counter() - t0, 3)
         results_path.unlink()
         durations["total"] = round(time.perf_counter() - start, 3)
-        version = store.publish(project, review_id, staged, build_manifest(plan, results, durations))
+        version = store.publish_locked(project, review_id, staged, build_manifest(plan, results, durations), number)
     except BaseException:
         store.discard(staged)
         raise

@@ -1,7 +1,10 @@
 """What changed between two report versions, read from their manifests.
 
 Pure functions of two manifest dictionaries: the page's "what changed" section
-and ``synthesis diff`` both use :func:`diff_manifests`.
+and ``synthesis diff`` both use :func:`diff_manifests`; ``synthesis diff``
+starts with :func:`change_summary` (answer, certainty, headline estimate:
+changed or not). Results are compared as a reader sees them, at display
+precision (:mod:`synthesis.numbers`), and lists item by item.
 """
 from __future__ import annotations
 
@@ -10,14 +13,30 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["diff_manifests", "changes_since"]
+from synthesis import numbers
+
+__all__ = ["diff_manifests", "changes_since", "change_summary", "short_hashes"]
+
+_MISSING = object()
+#: how a result is shown to a reader, by its last key (default: two decimals)
+_RESULT_FORMATS = {
+    "tau2": lambda v: numbers.number(v, 3), "tau": lambda v: numbers.number(v, 3),
+    "I2": numbers.percent, "prob_gt_0": numbers.probability, "prob_gt_mid": numbers.probability,
+    "pval": numbers.p_value, "p_value": numbers.p_value,
+}
 
 
 def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(obj, dict):
+    """Nested settings as dotted keys; lists item by item (``moderators[0].name``)."""
+    if isinstance(obj, dict) and obj:
         flat: dict[str, Any] = {}
         for key, value in obj.items():
             flat.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(obj, list) and obj:
+        flat = {}
+        for i, value in enumerate(obj):
+            flat.update(_flatten(value, f"{prefix}[{i}]"))
         return flat
     return {prefix: obj}
 
@@ -30,7 +49,13 @@ def _show(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-_MISSING = object()
+def _show_result(item: str, value: Any) -> str:
+    """A result as the report shows it: numbers at display precision."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return _show(value)
+    if isinstance(value, int) and item.rsplit(".", 1)[-1] not in _RESULT_FORMATS:
+        return str(value)
+    return _RESULT_FORMATS.get(item.rsplit(".", 1)[-1], numbers.number)(value)
 
 
 def _results_of(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -38,6 +63,11 @@ def _results_of(manifest: dict[str, Any]) -> dict[str, Any]:
     if results is None:
         results = {k: manifest[k] for k in ("answer", "certainty", "headline", "diagnostics") if k in manifest}
     return results
+
+
+def _software(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {"notebook": manifest.get("notebook_sha256"), "synthesis package": manifest.get("package_sha256"),
+            **{f"version of {k}": v for k, v in (manifest.get("packages") or {}).items()}}
 
 
 def diff_manifests(old: dict[str, Any] | None, new: dict[str, Any]) -> pd.DataFrame:
@@ -55,13 +85,15 @@ def diff_manifests(old: dict[str, Any] | None, new: dict[str, Any]) -> pd.DataFr
     pandas.DataFrame
         Columns ``section`` (``settings``, ``data``, ``results``, ``software``: the
         notebook, the synthesis package source and dependency versions), ``item``
-        (dotted key or file name), ``before``, ``after`` (strings;
-        ``(absent)`` when missing on that side). Empty when nothing changed.
+        (dotted key, ``[i]`` for a list item, or file name), ``before``, ``after``
+        (strings; ``(absent)`` when missing on that side). Results are shown at
+        display precision and a result that looks the same there is not listed.
+        Empty when nothing changed.
 
     Examples
     --------
-    >>> old = {"data": {"a.csv": "11"}, "settings": {}, "results": {"answer": "x"}}
-    >>> new = {"data": {"a.csv": "22"}, "settings": {}, "results": {"answer": "x"}}
+    >>> old = {"data": {"a.csv": "11"}, "settings": {}, "results": {"answer": "x", "headline": {"estimate": 0.2}}}
+    >>> new = {"data": {"a.csv": "22"}, "settings": {}, "results": {"answer": "x", "headline": {"estimate": 0.2001}}}
     >>> diff_manifests(old, new)[["section", "item"]].values.tolist()
     [['data', 'a.csv']]
     """
@@ -71,26 +103,94 @@ def diff_manifests(old: dict[str, Any] | None, new: dict[str, Any]) -> pd.DataFr
             "settings": (_flatten(old.get("settings") or {}), _flatten(new.get("settings") or {})),
             "data": (dict(old.get("data") or {}), dict(new.get("data") or {})),
             "results": (_flatten(_results_of(old)), _flatten(_results_of(new))),
-            "software": ({"notebook": old.get("notebook_sha256"), "synthesis package": old.get("package_sha256"),
-                          **{f"version of {k}": v for k, v in (old.get("packages") or {}).items()}},
-                         {"notebook": new.get("notebook_sha256"), "synthesis package": new.get("package_sha256"),
-                          **{f"version of {k}": v for k, v in (new.get("packages") or {}).items()}}),
+            "software": (_software(old), _software(new)),
         }
         for section, (before, after) in sections.items():
+            show = (lambda item, v: _show(v) if v is _MISSING else _show_result(item, v)) \
+                if section == "results" else (lambda item, v: _show(v))
             for item in sorted(set(before) | set(after)):
                 a, b = before.get(item, _MISSING), after.get(item, _MISSING)
-                if a != b:
-                    rows.append({"section": section, "item": item, "before": _show(a), "after": _show(b)})
+                if a != b and show(item, a) != show(item, b):
+                    rows.append({"section": section, "item": item, "before": show(item, a), "after": show(item, b)})
     return pd.DataFrame(rows, columns=["section", "item", "before", "after"])
 
 
+def short_hashes(table: pd.DataFrame) -> pd.DataFrame:
+    """Data and software hashes cut to 12 digits: enough to tell versions apart when reading.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame([{"section": "data", "item": "a.csv", "before": "a" * 64, "after": "b" * 64}])
+    >>> short_hashes(t)["before"].tolist()
+    ['aaaaaaaaaaaa…']
+    """
+    table = table.copy()
+    hashes = table["section"].isin(["data", "software"]) & table["before"].str.fullmatch(r"[0-9a-f]{64}")
+    for column in ("before", "after"):
+        table.loc[hashes, column] = table.loc[hashes, column].str.slice(0, 12) + "…"
+    return table
+
+
 def changes_since(previous: dict[str, Any] | None, draft: dict[str, Any] | None) -> pd.DataFrame | None:
-    """Settings and data that differ from the previous version (None for a first version)."""
+    """Settings and data that differ from the previous version (None for a first version).
+
+    Examples
+    --------
+    >>> changes_since(None, {}) is None
+    True
+    >>> changes_since({"settings": {"seed": 1}}, {"settings": {"seed": 2}}).values.tolist()
+    [['settings', 'seed', '1', '2']]
+    """
     if not previous or not draft:
         return None
     table = diff_manifests(previous, draft)
-    table = table[table["section"].isin(["settings", "data", "software"])].reset_index(drop=True)
-    hashes = table["section"].isin(["data", "software"]) & table["before"].str.fullmatch(r"[0-9a-f]{64}")
-    for column in ("before", "after"):  # a hash prefix is enough to tell versions apart on the page
-        table.loc[hashes, column] = table.loc[hashes, column].str.slice(0, 12) + "…"
-    return table
+    return short_hashes(table[table["section"].isin(["settings", "data", "software"])].reset_index(drop=True))
+
+
+def _headline(manifest: dict[str, Any]) -> str:
+    headline = _results_of(manifest).get("headline") or {}
+    if not isinstance(headline, dict) or headline.get("estimate") is None:
+        return "not recorded"
+    text = numbers.number(headline.get("estimate"))
+    if headline.get("ci_lb") is not None and headline.get("ci_ub") is not None:
+        text += f" ({numbers.interval(headline.get('ci_lb'), headline.get('ci_ub'))})"
+    measure = headline.get("measure")
+    return f"{measure} {text}" if measure else text
+
+
+def change_summary(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Lines for a person, before the details: did the answer, certainty or headline estimate change?
+
+    Parameters
+    ----------
+    old, new : dict
+        The earlier and the later manifest.
+
+    Returns
+    -------
+    list of str
+        ``answer and certainty unchanged`` (with them) or what changed, then the
+        headline estimate at display precision, changed or unchanged.
+
+    Examples
+    --------
+    >>> a = {"results": {"answer": "A probably helps", "certainty": "moderate",
+    ...                  "headline": {"measure": "SMD", "estimate": 0.251, "ci_lb": 0.1, "ci_ub": 0.4}}}
+    >>> b = {"results": {**a["results"], "headline": {**a["results"]["headline"], "estimate": 0.2549}}}
+    >>> change_summary(a, b)
+    ['answer and certainty unchanged: A probably helps (moderate certainty)', 'headline estimate unchanged: SMD 0.25 (0.10 to 0.40)']
+    """
+    before, after = _results_of(old), _results_of(new)
+    lines = []
+    answer = (str(before.get("answer") or "not recorded"), str(after.get("answer") or "not recorded"))
+    certainty = (str(before.get("certainty") or "not recorded"), str(after.get("certainty") or "not recorded"))
+    if answer[0] == answer[1] and certainty[0] == certainty[1]:
+        rating = f"{certainty[1]} certainty" if certainty[1] != "not recorded" else "certainty not recorded"
+        lines.append(f"answer and certainty unchanged: {answer[1]} ({rating})")
+    else:
+        for name, (a, b) in (("answer", answer), ("certainty", certainty)):
+            lines.append(f"{name} unchanged: {b}" if a == b else f"{name} CHANGED: {a} -> {b}")
+    estimate = (_headline(old), _headline(new))
+    lines.append(f"headline estimate unchanged: {estimate[1]}" if estimate[0] == estimate[1]
+                 else f"headline estimate CHANGED: {estimate[0]} -> {estimate[1]}")
+    return lines

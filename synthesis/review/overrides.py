@@ -4,6 +4,12 @@ YAML is read with ``yaml.safe_load`` only: a tag such as ``!!python/object``
 is refused, never run; a key written twice is an error. The line of every key
 is kept so that schema problems can name it. Overrides use dotted keys (list
 items by number from 0) and go through the same schema as the file.
+
+Work is bounded before any object is built: the file is at most
+:data:`MAX_YAML_BYTES`, its node tree at most :data:`MAX_DEPTH` deep and, with
+every alias (``*name``) expanded, at most :data:`MAX_NODES` nodes, so a YAML
+"alias bomb" is refused in milliseconds; ``--set`` items are limited in number
+and length before they are parsed.
 """
 from __future__ import annotations
 
@@ -19,7 +25,19 @@ from synthesis.errors import ReviewError
 from synthesis.review.messages import dotted, review_error, show
 from synthesis.review.spec_errors import fields_at
 
-__all__ = ["read_yaml", "parse_overrides", "apply_overrides"]
+__all__ = ["read_yaml", "parse_overrides", "apply_overrides", "MAX_YAML_BYTES", "MAX_DEPTH", "MAX_NODES",
+           "MAX_OVERRIDES", "MAX_OVERRIDE_KEY", "MAX_OVERRIDE_VALUE"]
+
+#: largest review.yaml read (bytes): a review's settings fit in a few kilobytes
+MAX_YAML_BYTES = 1_000_000
+#: deepest nesting of settings in review.yaml or a --set value
+MAX_DEPTH = 20
+#: most YAML nodes (values, keys, list items) with every alias expanded
+MAX_NODES = 100_000
+#: most --set items, longest --set key and value (characters)
+MAX_OVERRIDES = 200
+MAX_OVERRIDE_KEY = 200
+MAX_OVERRIDE_VALUE = 10_000
 
 _ALLOWED_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq",
                                                     "timestamp")}
@@ -53,6 +71,56 @@ def _walk_yaml(node: Any, path: tuple[Any, ...], lines: dict[tuple[Any, ...], in
             _walk_yaml(item, path + (i,), lines, problems, rel, seen)
 
 
+def _expanded_size(node: Any, rel: str) -> int:
+    """Number of nodes with aliases expanded; refuses a tree deeper than MAX_DEPTH or larger than MAX_NODES."""
+    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, depth): each shared node costed once
+    active: set[int] = set()
+
+    def visit(item: Any) -> tuple[int, int]:
+        key = id(item)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise ReviewError(f"{rel}, line {item.start_mark.line + 1}: a YAML alias refers to the setting "
+                              "that contains it; write the values out")
+        active.add(key)
+        children: list[Any] = []
+        if isinstance(item, yaml.MappingNode):
+            children = [n for pair in item.value for n in pair]
+        elif isinstance(item, yaml.SequenceNode):
+            children = list(item.value)
+        size, depth = 1, 1
+        for child in children:
+            child_size, child_depth = visit(child)
+            size, depth = size + child_size, max(depth, child_depth + 1)
+            if size > MAX_NODES or depth > MAX_DEPTH:
+                what = (f"nests settings more than {MAX_DEPTH} levels deep" if depth > MAX_DEPTH else
+                        f"expands to more than {MAX_NODES:,} values (YAML aliases repeated)")
+                raise ReviewError(f"{rel}, line {item.start_mark.line + 1}: {what}; a review's settings are "
+                                  "much smaller: write them out plainly")
+        active.discard(key)
+        sizes[key] = (size, depth)
+        return size, depth
+
+    return visit(node)[0]
+
+
+def _compose(text: str, rel: str) -> Any:
+    """``yaml.compose`` with the size guard, a readable message for invalid YAML."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ReviewError(f"{rel}{where}: not valid YAML ({problem}); check the indentation and quotes") from None
+    except RecursionError:
+        raise ReviewError(f"{rel}: nests settings more than {MAX_DEPTH} levels deep; write them out plainly") from None
+    if node is not None:
+        _expanded_size(node, rel)
+    return node
+
+
 def read_yaml(path: Path, rel: str) -> tuple[dict[str, Any], dict[tuple[Any, ...], int]]:
     """Read ``review.yaml`` safely; return the settings and the line of each key.
 
@@ -67,18 +135,17 @@ def read_yaml(path: Path, rel: str) -> tuple[dict[str, Any], dict[tuple[Any, ...
     ({'id': 'demo', 'analysis': {'method': 'DL'}}, {('id',): 1, ('analysis',): 2, ('analysis', 'method'): 3})
     """
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_YAML_BYTES + 1)
+        if len(data) > MAX_YAML_BYTES:
+            raise ReviewError(f"{rel}: larger than {MAX_YAML_BYTES:,} bytes; a review's settings fit in a few "
+                              "kilobytes (put study data in the CSV file)")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ReviewError(f"{rel}: not a UTF-8 text file; save it as UTF-8") from None
     except OSError as exc:
         raise ReviewError(f"{rel}: cannot be read ({exc.strerror})") from None
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f", line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ReviewError(f"{rel}{where}: not valid YAML ({problem}); check the indentation and quotes") from None
+    node = _compose(text, rel)
     if node is None:
         raise ReviewError(f"{rel}: the file is empty; see docs/review-yaml.md for the settings")
     lines: dict[tuple[Any, ...], int] = {}
@@ -119,19 +186,28 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     {'analysis.method': 'DL', 'bayes.draws': 500, 'analysis.test': 'knha'}
     """
     parsed: dict[str, Any] = {}
+    if len(items) > MAX_OVERRIDES:
+        raise ReviewError(f"{len(items)} overrides given; at most {MAX_OVERRIDES} (edit review.yaml instead)")
     for item in items:
         if not isinstance(item, str) or "=" not in item:
-            raise ReviewError(f"override {item!r}: write it as key=value, e.g. analysis.method=DL")
+            raise ReviewError(f"override {show(item)}: write it as key=value, e.g. analysis.method=DL")
         key, text = item.split("=", 1)
         key = key.strip()
+        if len(key) > MAX_OVERRIDE_KEY or len(text) > MAX_OVERRIDE_VALUE:
+            raise ReviewError(f"override {show(item)}: too long (keys up to {MAX_OVERRIDE_KEY} characters, "
+                              f"values up to {MAX_OVERRIDE_VALUE:,}); edit review.yaml instead")
         if not _KEY.match(key):
-            raise ReviewError(f"override {item!r}: {key!r} is not a setting name; use dotted names such as "
+            raise ReviewError(f"override {show(item)}: {show(key)} is not a setting name; use dotted names such as "
                               "analysis.method or moderators.0.reference")
+        where = f"override {show(item)}"
         try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            if node is not None:
+                _expanded_size(node, where)  # before building objects: refuses an alias bomb
             parsed[key] = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             problem = getattr(exc, "problem", None) or "not valid YAML"
-            raise ReviewError(f"override {item!r}: the value cannot be read ({problem}); put text in "
+            raise ReviewError(f"{where}: the value cannot be read ({problem}); put text in "
                               "quotes, e.g. title='My review'") from None
     return parsed
 

@@ -29,7 +29,7 @@ from synthesis.meta.core import METHODS, normalise_method
 from synthesis.meta.effects import MEASURES
 from synthesis.meta.two_by_two import TWO_BY_TWO_METHODS
 from synthesis.meta.pooled import TESTS, check_test, normalise_level
-from synthesis.review.messages import did_you_mean
+from synthesis.review.messages import did_you_mean, show
 from synthesis.review.taxonomy import TAXONOMIES, Taxonomy, load_taxonomy, normalise_label
 
 __all__ = ["ReviewSpec", "Question", "Effect", "DataSpec", "Moderator", "ExtraStrategy", "StrategySpec",
@@ -67,7 +67,9 @@ def _tau_prior_names() -> tuple[str, ...]:
 TAU_PRIORS = _tau_prior_names()
 _PRIORS = _bayes.StrategyPriors()
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+#: the longest text a setting may hold (a title, a question, a label template)
+MAX_TEXT = 10_000
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT)]
 
 
 def _canonical(normalise: Callable[[str], str], value: Any) -> Any:
@@ -85,7 +87,7 @@ def _canonical(normalise: Callable[[str], str], value: Any) -> Any:
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=False)
+    model_config = ConfigDict(extra="forbid", populate_by_name=False, allow_inf_nan=False)  # strict JSON: no .inf
 
 
 class Question(_Spec):
@@ -161,13 +163,15 @@ class DataSpec(_Spec):
         if value is None:
             return value
         try:
-            fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+            parts = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(value) if f is not None]
         except ValueError as exc:
-            raise ValueError(f"{value!r} is not a valid template ({exc}); write column names in braces, "
+            raise ValueError(f"{show(value)} is not a valid template ({exc}); write column names in braces, "
                              "e.g. '{author} ({year})'") from None
-        bad = [f for f in fields if not f or not re.fullmatch(r"[^.\[\]{}!:]+", f)]
+        # only plain {field}: a format spec such as {author:>300000000} could build a huge label
+        bad = [f for f, spec, conv in parts if spec or conv or not f or not re.fullmatch(r"[^.\[\]{}!:]+", f)]
         if bad:
-            raise ValueError(f"{value!r}: write plain column names in braces, e.g. '{{author}} ({{year}})'")
+            raise ValueError(f"{show(value)}: write plain column names in braces, e.g. '{{author}} ({{year}})' "
+                             "(no format specs such as ':>10' or conversions such as '!r')")
         return value
 
     @model_validator(mode="after")

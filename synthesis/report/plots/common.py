@@ -108,7 +108,19 @@ def new_figure(width: float, height: float) -> Figure:
 
 
 def truncate(label: str, n: int = 45) -> str:
-    return label if len(label) <= n else label[: n - 1] + "…"
+    """A label as drawn in a figure: cut at ``n`` characters, ``$`` escaped for matplotlib's mathtext.
+
+    A study label such as ``"Smith $2$"`` is shown as written, never typeset as maths.
+
+    Examples
+    --------
+    >>> print(truncate("Smith $2$ (2020)"))
+    Smith \\$2\\$ (2020)
+    >>> truncate("a" * 50, 5)
+    'aaaa…'
+    """
+    text = label if len(label) <= n else label[: n - 1] + "…"
+    return text.replace("$", r"\$")
 
 
 def study_arrays(obj: Any, yi: Any, vi: Any, labels: Any, weights: Any
