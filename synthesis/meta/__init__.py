@@ -1,5 +1,6 @@
 """The frequentist engine: effect sizes, pooled models, meta-regression and subgroups,
-case-deletion (influence) diagnostics and small-study (publication-bias) tests.
+case-deletion (influence) diagnostics, small-study (publication-bias) tests and the
+estimates adjusted for publication bias (selection model, PET-PEESE).
 
 It reproduces R's metafor 3.8 number for number and imports nothing from
 ``synthesis.review``, ``synthesis.report`` or ``synthesis.pipeline``.
@@ -8,10 +9,12 @@ from synthesis.meta.case_diagnostics import InfluenceResult, LeaveOneOutResult, 
 from synthesis.meta.effects import aggregate_effects, effect_sizes
 from synthesis.meta.pooled import MetaResult, meta_analysis
 from synthesis.meta.regression import MetaRegressionResult, SubgroupResult, meta_regression, subgroup_analysis
+from synthesis.meta.selection import PetPeeseResult, SelectionModelResult, pet_peese, selection_model
 from synthesis.meta.small_study import (BeggResult, EggerResult, TrimFillResult, begg_test, egger_test,
                                         trim_and_fill)
 
 __all__ = ["effect_sizes", "aggregate_effects", "meta_analysis", "MetaResult", "meta_regression",
            "MetaRegressionResult", "subgroup_analysis", "SubgroupResult", "leave_one_out", "LeaveOneOutResult",
            "influence", "InfluenceResult",
-           "egger_test", "EggerResult", "begg_test", "BeggResult", "trim_and_fill", "TrimFillResult"]
+           "egger_test", "EggerResult", "begg_test", "BeggResult", "trim_and_fill", "TrimFillResult",
+           "selection_model", "SelectionModelResult", "pet_peese", "PetPeeseResult"]
