@@ -152,20 +152,26 @@ def _problem(y: np.ndarray, v: np.ndarray, X: np.ndarray, steps: np.ndarray, alt
 def _maximise(problem: _Problem, start: np.ndarray) -> np.ndarray:
     """Maximum of the log-likelihood: L-BFGS-B within the bounds, then Newton on the interior."""
     p = problem.p
+    # delta > 0 strictly: an interval with studies has log(delta) in the likelihood, and a step onto
+    # delta = 0 (log-likelihood -inf) stops L-BFGS-B's line search for good
     bounds = [(None, None)] * p + ([(0.0, None)] if problem.tau2_free else []) + \
-        [(0.0, DELTA_MAX)] * problem.n_delta
+        [(1e-12, DELTA_MAX)] * problem.n_delta
 
     def negative(theta: np.ndarray) -> tuple[float, np.ndarray]:
         ll, g = problem.loglik(theta, True)
         return -ll, -g
 
-    # metafor's start (the ML fit, delta = 1) and a second one with more heterogeneity and selection
-    second = start.copy()
-    if problem.tau2_free:
-        second[p] = 4 * start[p] + 0.05
-    second[p + int(problem.tau2_free):] = 0.5
+    # metafor's start (the ML fit, delta = 1), then more heterogeneity and stronger selection:
+    # the likelihood can have a local maximum near delta = 1 and the global one at small delta
+    starts = [start]
+    for tau2_factor, delta in ((4.0, 0.5), (1.0, 0.1), (1.0, 0.02)):
+        other = start.copy()
+        if problem.tau2_free:
+            other[p] = tau2_factor * start[p] + (0.05 if tau2_factor > 1 else 0.0)
+        other[p + int(problem.tau2_free):] = delta
+        starts.append(other)
     best = None
-    for first in (start, second):
+    for first in starts:
         with np.errstate(all="ignore"):
             res = optimize.minimize(negative, first, jac=True, method="L-BFGS-B", bounds=bounds,
                                     options={"ftol": 1e-15, "gtol": 1e-11, "maxiter": 5000, "maxcor": 20})
@@ -180,6 +186,8 @@ def _maximise(problem: _Problem, start: np.ndarray) -> np.ndarray:
         free[:p] = True
         _, g = problem.loglik(theta, True)
         H = problem.hessian(theta)[np.ix_(free, free)]
+        if np.any(np.linalg.eigvalsh(H) >= 0):  # not at a strict interior maximum: keep L-BFGS-B's point
+            break
         try:
             step = -np.linalg.solve(H, g[free])
         except np.linalg.LinAlgError:
@@ -341,8 +349,8 @@ def selection_model(fit: Any, steps: tuple[float, ...] | list[float] = (0.025,),
     Returns
     -------
     SelectionModelResult or None
-        None, with a warning, when a p-value interval holds no study: its weight
-        cannot be estimated (metafor stops with an error).
+        None, with a warning, when a p-value interval other than the first holds no
+        study: its weight cannot be estimated (metafor stops with an error).
 
     Raises
     ------
@@ -374,8 +382,8 @@ def selection_model(fit: Any, steps: tuple[float, ...] | list[float] = (0.025,),
         raise ValueError(f"k = {k} studies are too few to fit the selection model "
                          f"({p + int(not fixed) + cut.size - 1} parameters)")
     problem = _problem(y, v, X, cut, alternative, not fixed, tau2_fixed)
-    empty = [f"{lo:g} < p <= {hi:g}" for lo, hi, n in zip(np.concatenate([[0], cut[:-1]]), cut, problem.counts)
-             if n == 0]
+    # the first interval's weight is fixed at 1, so only the others need studies (metafor's check)
+    empty = [f"{lo:g} < p <= {hi:g}" for lo, hi, n in zip(cut[:-1], cut[1:], problem.counts[1:]) if n == 0]
     if empty:
         warnings.warn(f"selection model not fitted: no study has a p-value in {' or '.join(empty)}, so the "
                       "selection weight of that interval cannot be estimated", UserWarning, stacklevel=2)

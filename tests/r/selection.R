@@ -7,7 +7,7 @@
 # in.csv: one row per study: `set, method, alternative, steps, moderated, yi, vi, x` (`steps` as
 #   "0.025" or "0.025;0.5"; `moderated` 1 when the model has the moderator `x`).
 # out.csv: `set, quantity, index, value` (17 significant digits), one row per number; a set
-#   metafor refuses gets the single quantity `error`.
+#   metafor refuses gets the single quantity `error`: 1 when a p-value interval is empty, 2 otherwise.
 #
 # Convergence: the model without selection by Fisher scoring to 1e-12 (`threshold`); selmodel's
 # optimiser `optim` run twice, BFGS with reltol = 1e-15 and Nelder-Mead with reltol = 1e-15, and the
@@ -34,11 +34,16 @@ for (set in unique(studies$set)) {
   moderators <- if (isTRUE(d$moderated[1] == 1)) ~ x else ~ 1
   fit <- attempt(rma(yi, vi, mods = moderators, data = d, method = d$method[1], control = ctl))
   best <- NULL
+  refused <- 2  # metafor failed for another reason (the model without selection, or the optimiser)
   if (!is.null(fit)) for (sc in sel_ctls) {
-    s <- attempt(selmodel(fit, type = "stepfun", steps = steps, alternative = d$alternative[1], control = sc))
-    if (!is.null(s) && (is.null(best) || s$ll > best$ll)) best <- s
+    s <- tryCatch(suppressWarnings(selmodel(fit, type = "stepfun", steps = steps,
+                                            alternative = d$alternative[1], control = sc)),
+                  error = function(e) conditionMessage(e))
+    if (is.character(s)) {
+      if (grepl("do not contain any observed p-values", s)) refused <- 1
+    } else if (is.null(best) || s$ll > best$ll) best <- s
   }
-  if (is.null(best)) { emit(set, "error", 1); next }
+  if (is.null(best)) { emit(set, "error", refused); next }
   emit(set, "beta", best$beta)
   emit(set, "se", best$se)
   emit(set, "zval", best$zval)
