@@ -23,6 +23,7 @@ from synthesis.meta.small_study import (MIN_STUDIES, BeggResult, EggerResult, Tr
 from synthesis.meta.case_diagnostics import influence, leave_one_out
 from synthesis.meta.pooled import MetaResult, meta_analysis
 from synthesis.meta.regression import SubgroupResult, meta_regression, sorted_levels, subgroup_analysis
+from synthesis.meta.selection import PetPeeseResult, SelectionModelResult, pet_peese, selection_model
 from synthesis.results import jsonable
 from synthesis.review.data_file import same_level
 
@@ -129,6 +130,8 @@ class ReviewAnalysis:
     egger_classic: EggerResult | None = None
     begg: BeggResult | None = None
     trimfill: TrimFillResult | None = None
+    selection: SelectionModelResult | None = None
+    pet_peese: PetPeeseResult | None = None
     influence: pd.DataFrame | None = None
     leave_one_out: pd.DataFrame | None = None
     moderators: pd.DataFrame | None = None
@@ -202,7 +205,9 @@ class ReviewAnalysis:
             out["small_study"] = {"egger": self.egger.to_dict(),
                                   "egger_classic": self.egger_classic.to_dict() if self.egger_classic else None,
                                   "begg": self.begg.to_dict() if self.begg else None,
-                                  "trimfill": self.trimfill.to_dict() if self.trimfill else None}
+                                  "trimfill": self.trimfill.to_dict() if self.trimfill else None,
+                                  "selection": self.selection.to_dict() if self.selection else None,
+                                  "pet_peese": self.pet_peese.to_dict() if self.pet_peese else None}
         if self.certainty is not None and hasattr(self.certainty, "to_dict"):
             out["certainty_detail"] = self.certainty.to_dict()
         if self.natural_units is not None and hasattr(self.natural_units, "to_dict"):
@@ -270,9 +275,12 @@ def frequentist_analysis(review: Any) -> ReviewAnalysis:
         result.egger_classic = egger_test(meta, "lm")
         result.begg = begg_test(meta)
         result.trimfill = trim_and_fill(meta)
+        result.selection = _selection_sensitivity(meta, spec, result.notes)
+        result.pet_peese = pet_peese(meta)
     else:
         result.notes.append(f"Only {meta.k} studies: tests for small-study effects (Egger, Begg, "
-                            f"trim-and-fill) have too little power below {MIN_STUDIES} studies "
+                            f"trim-and-fill) and the estimates adjusted for publication bias (selection model, "
+                            f"PET-PEESE) have too little power below {MIN_STUDIES} studies "
                             "(Sterne et al. 2011), so they are not reported or used for the rating.")
     moderators = list(_spec_get(spec, "moderators", []) or [])
     if moderators:
@@ -286,6 +294,16 @@ def frequentist_analysis(review: Any) -> ReviewAnalysis:
             result.subgroups = subgroup_analysis(labelled, subgroup, method=method, test=test, level=level,
                                                  reference=references.get(subgroup))
     return result
+
+
+def _selection_sensitivity(meta: MetaResult, spec: Any, notes: list[str]) -> SelectionModelResult | None:
+    """The 3PSM (one-sided p = 0.025 in the beneficial direction); None, with a note, when it cannot be fitted."""
+    lower_is_better = _spec_get(spec, "effect.direction") == "lower_is_better"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        selection = selection_model(meta, alternative="less" if lower_is_better else "greater")
+    notes.extend(f"Selection model: {w.message}" for w in caught if issubclass(w.category, UserWarning))
+    return selection
 
 
 # ---------------------------------------------------------------------- Bayesian model
@@ -382,7 +400,8 @@ def rate_and_answer(analysis: ReviewAnalysis) -> None:
     analysis.certainty = assess_certainty(
         meta, risk_of_bias=data[rob_column].tolist() if rob_column else None,
         egger=analysis.egger if use_bias_tests else None,
-        trimfill=analysis.trimfill if use_bias_tests else None, mid=mid, direction=direction,
+        trimfill=analysis.trimfill if use_bias_tests else None,
+        selection=analysis.selection if use_bias_tests else None, mid=mid, direction=direction,
         total_n=total_n, indirectness=_spec_get(spec, "certainty.indirectness"),
         indirectness_reason=_spec_get(spec, "certainty.indirectness_reason"),
         start=_spec_get(spec, "certainty.start", "high"), measure=measure)

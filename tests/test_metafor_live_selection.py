@@ -15,8 +15,8 @@ Without R: skipped locally, a failure under ``CI``.
 Tolerances and the one argued disagreement:
 
 * ``beta``, ``tau2``, ``delta``, ``LRT``, ``LRTp``: rtol 1e-6 (atol 1e-6). metafor's optimiser
-  (``optim``, BFGS and Nelder-Mead with ``reltol = 1e-15``, the better kept; finite-difference
-  gradients) can still stop short of the maximum, and on a flat likelihood a parameter can then
+  (``optim``'s BFGS with ``reltol = 1e-15`` and finite-difference gradients) can still stop
+  short of the maximum, and on a flat likelihood a parameter can then
   be off by more than 1e-6. Such a set passes only if our log-likelihood is at least metafor's
   minus 1e-8: ours is the (better) maximum of the same likelihood, which is what the estimator
   is defined as; a lower likelihood on our side is always a failure.
