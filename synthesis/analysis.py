@@ -23,7 +23,8 @@ from synthesis.meta.small_study import (MIN_STUDIES, BeggResult, EggerResult, Tr
 from synthesis.meta.case_diagnostics import influence, leave_one_out
 from synthesis.meta.pooled import MetaResult, meta_analysis
 from synthesis.meta.regression import SubgroupResult, meta_regression, sorted_levels, subgroup_analysis
-from synthesis.meta.selection import PetPeeseResult, SelectionModelResult, pet_peese, selection_model
+from synthesis.meta.pet_peese import PetPeeseResult, pet_peese
+from synthesis.meta.selection import SelectionModelResult, selection_model
 from synthesis.results import jsonable
 from synthesis.review.data_file import same_level
 

@@ -39,7 +39,8 @@ import pandas as pd
 import pytest
 
 from synthesis import meta_analysis, meta_regression
-from synthesis.meta.selection import pet_peese, selection_model
+from synthesis.meta.pet_peese import pet_peese
+from synthesis.meta.selection import selection_model
 from test_selection import batch_frame, run_r
 from test_metafor_live import metafor_available
 

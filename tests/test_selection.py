@@ -25,7 +25,8 @@ import pandas as pd
 import pytest
 
 from synthesis import meta_analysis, meta_regression
-from synthesis.meta.selection import SelectionModelResult, pet_peese, selection_model
+from synthesis.meta.pet_peese import pet_peese
+from synthesis.meta.selection import SelectionModelResult, selection_model
 
 DATA = Path(__file__).parent / "data" / "metafor"
 SCRIPT = Path(__file__).parent / "r" / "selection.R"

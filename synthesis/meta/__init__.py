@@ -9,7 +9,8 @@ from synthesis.meta.case_diagnostics import InfluenceResult, LeaveOneOutResult, 
 from synthesis.meta.effects import aggregate_effects, effect_sizes
 from synthesis.meta.pooled import MetaResult, meta_analysis
 from synthesis.meta.regression import MetaRegressionResult, SubgroupResult, meta_regression, subgroup_analysis
-from synthesis.meta.selection import PetPeeseResult, SelectionModelResult, pet_peese, selection_model
+from synthesis.meta.pet_peese import PetPeeseResult, pet_peese
+from synthesis.meta.selection import SelectionModelResult, selection_model
 from synthesis.meta.small_study import (BeggResult, EggerResult, TrimFillResult, begg_test, egger_test,
                                         trim_and_fill)
 
