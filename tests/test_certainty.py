@@ -167,6 +167,41 @@ def test_publication_bias_lower_is_better_and_reason():
     assert d.levels == 1 and "from -0.50 to -0.30" in d.reason
 
 
+# the selection-model rule: rate down when its adjusted estimate changes the conclusion
+@pytest.mark.parametrize(("p", "est", "sel", "mid", "levels", "assessed"), [
+    (0.50, 0.40, 0.30, None, 1, True),     # Egger silent, selection model shrinks by 25%
+    (0.50, 0.50, 0.41, None, 0, True),     # shrinks by 18%: not material
+    (0.50, 0.40, 0.60, None, 0, True),     # grows by 50%: no reason for less confidence
+    (0.50, 0.05, -0.01, None, 1, True),    # crosses no effect
+    (0.50, 0.22, 0.19, 0.2, 1, True),      # 14% shrinkage but below the MID
+    (None, 0.40, 0.30, None, 1, True),     # no Egger test: the selection model alone is enough
+    (None, 0.40, 0.39, None, 0, True),     # ... and assesses the domain when it changes little
+    (0.50, 0.40, None, None, 0, True),     # no selection model (interval empty): the Egger rule only
+    (0.01, 0.40, 0.39, None, 1, True),     # Egger + trim-and-fill already rate down: still one level
+])
+def test_publication_bias_selection_model_rule(p, est, sel, mid, levels, assessed):
+    d = rate_publication_bias(p, est, 0.20 if p == 0.01 else None, k=12, mid=mid, selection_estimate=sel)
+    assert (d.levels, d.assessed) == (levels, assessed)
+
+
+def test_publication_bias_selection_rule_needs_ten_studies_and_orients():
+    assert not rate_publication_bias(None, 0.4, None, k=9, selection_estimate=0.0).assessed
+    d = rate_publication_bias(0.6, -0.5, None, k=15, direction="lower_is_better", selection_estimate=-0.3)
+    assert d.levels == 1 and "selection model" in d.reason and "from -0.50 to -0.30" in d.reason
+    assert rate_publication_bias(0.6, -0.5, None, k=15, direction="lower_is_better",
+                                 selection_estimate=-0.7).levels == 0
+
+
+def test_assess_certainty_uses_the_selection_model():
+    fit = SimpleNamespace(**CLEAN)
+    selection = SimpleNamespace(estimate=CLEAN["estimate"] * 0.5)
+    c = assess_certainty(fit, egger=0.5, trimfill=CLEAN["estimate"], selection=selection, total_n=1000,
+                         risk_of_bias=LOW)
+    assert [d.domain for d in c.reasons] == ["publication_bias"]
+    assert assess_certainty(fit, egger=0.5, trimfill=CLEAN["estimate"], total_n=1000,
+                            risk_of_bias=LOW).reasons == []
+
+
 # ---------------------------------------------------------------- indirectness
 @pytest.mark.parametrize(("judgement", "levels"), [
     ("none", 0), ("not_serious", 0), ("serious", 1), ("Serious", 1), ("very_serious", 2), ("very serious", 2),

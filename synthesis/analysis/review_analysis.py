@@ -24,6 +24,8 @@ from synthesis.meta.case_diagnostics import influence, leave_one_out
 from synthesis.meta.two_by_two import TWO_BY_TWO_METHODS, MantelHaenszelResult, mantel_haenszel, peto
 from synthesis.meta.pooled import MetaResult, meta_analysis
 from synthesis.meta.regression import SubgroupResult, meta_regression, sorted_levels, subgroup_analysis
+from synthesis.meta.precision_effect import PetPeeseResult, pet_peese
+from synthesis.meta.selection import SelectionModelResult, selection_model
 from synthesis.numbers import interval, level_percent, number, percent
 from synthesis.results import jsonable
 from synthesis.review.data_file import same_level
@@ -43,6 +45,8 @@ class ReviewAnalysis:
     egger_classic: EggerResult | None = None
     begg: BeggResult | None = None
     trimfill: TrimFillResult | None = None
+    selection: SelectionModelResult | None = None
+    pet_peese: PetPeeseResult | None = None
     influence: pd.DataFrame | None = None
     leave_one_out: pd.DataFrame | None = None
     moderators: pd.DataFrame | None = None
@@ -122,7 +126,9 @@ class ReviewAnalysis:
             out["small_study"] = {"egger": self.egger.to_dict(),
                                   "egger_classic": self.egger_classic.to_dict() if self.egger_classic else None,
                                   "begg": self.begg.to_dict() if self.begg else None,
-                                  "trimfill": self.trimfill.to_dict() if self.trimfill else None}
+                                  "trimfill": self.trimfill.to_dict() if self.trimfill else None,
+                                  "selection": self.selection.to_dict() if self.selection else None,
+                                  "pet_peese": self.pet_peese.to_dict() if self.pet_peese else None}
         if self.certainty is not None and hasattr(self.certainty, "to_dict"):
             out["certainty_detail"] = self.certainty.to_dict()
         if self.natural_units is not None and hasattr(self.natural_units, "to_dict"):
@@ -253,9 +259,12 @@ def frequentist_analysis(review: Any, case_diagnostics_limit: int | None = CASE_
         result.egger_classic = egger_test(meta, "lm")
         result.begg = begg_test(meta) if within_cap else None
         result.trimfill = trim_and_fill(meta)
+        result.selection = _selection_sensitivity(meta, spec, result.notes)
+        result.pet_peese = pet_peese(meta)
     else:
         result.notes.append(f"Only {meta.k} studies: tests for small-study effects (Egger, Begg, "
-                            f"trim-and-fill) have too little power below {MIN_STUDIES} studies "
+                            f"trim-and-fill) and the estimates adjusted for publication bias (selection model, "
+                            f"PET-PEESE) have too little power below {MIN_STUDIES} studies "
                             "(Sterne et al. 2011), so they are not reported or used for the rating.")
     moderators = list(_spec_get(spec, "moderators", []) or [])
     if moderators:
@@ -269,6 +278,16 @@ def frequentist_analysis(review: Any, case_diagnostics_limit: int | None = CASE_
             result.subgroups = subgroup_analysis(labelled, subgroup, method=method, test=test, level=level,
                                                  reference=references.get(subgroup))
     return result
+
+
+def _selection_sensitivity(meta: MetaResult, spec: Any, notes: list[str]) -> SelectionModelResult | None:
+    """The 3PSM (one-sided p = 0.025 in the beneficial direction); None, with a note, when it cannot be fitted."""
+    lower_is_better = _spec_get(spec, "effect.direction") == "lower_is_better"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        selection = selection_model(meta, alternative="less" if lower_is_better else "greater")
+    notes.extend(f"Selection model: {w.message}" for w in caught if issubclass(w.category, UserWarning))
+    return selection
 
 
 # ---------------------------------------------------------------------- Bayesian model
@@ -387,7 +406,8 @@ def rate_and_answer(analysis: ReviewAnalysis) -> None:
         meta, risk_of_bias=fitted_rows(data, meta)[rob_column].tolist() if rob_column else None,
         risk_of_bias_column=rob_column or "risk_of_bias",
         egger=analysis.egger if use_bias_tests else None,
-        trimfill=analysis.trimfill if use_bias_tests else None, mid=mid, direction=direction,
+        trimfill=analysis.trimfill if use_bias_tests else None,
+        selection=analysis.selection if use_bias_tests else None, mid=mid, direction=direction,
         total_n=total_n, indirectness=_spec_get(spec, "certainty.indirectness"),
         indirectness_reason=_spec_get(spec, "certainty.indirectness_reason"),
         start=_spec_get(spec, "certainty.start", "high"), measure=measure)

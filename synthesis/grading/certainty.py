@@ -41,12 +41,14 @@ the CI (oriented so positive means benefit):
   optimal information size, 400 participants for continuous outcomes or
   300 events for binary ones (GRADE 6 rules of thumb).
 
-Publication bias (:func:`rate_publication_bias`; Guyatt et al. 2011, GRADE 5,
-J Clin Epidemiol 64:1277-1282; Sterne et al. 2011, BMJ 343:d4002), only with
-at least 10 studies: 1 level when Egger's test gives p < 0.10 AND the
-trim-and-fill estimate (Duval & Tweedie 2000, Biometrics 56:455-463) differs
-materially: shifted by more than 20% of the estimate, or on the other side
-of 0 or of the MID.
+Publication bias (:func:`rate_publication_bias`; Guyatt et al. 2011, GRADE 5, J Clin Epidemiol
+64:1277-1282; Sterne et al. 2011, BMJ 343:d4002), only with at least 10 studies, at most 1 level:
+
+* when Egger's test gives p < 0.10 AND the trim-and-fill estimate (Duval & Tweedie 2000, Biometrics
+  56:455-463) differs materially: shifted by more than 20% of it, or on the other side of 0 or the MID;
+* or when the selection model's estimate (Vevea & Hedges 1995) is across 0 or the MID, or shrunk by over
+  20%: it is the effect if non-significant results go unpublished more often (this domain's concern), so an
+  answer that needs "no such selection" is less certain, whatever Egger's test says; growth is no doubt.
 
 Indirectness (:func:`rate_indirectness`; Guyatt et al. 2011, GRADE 8,
 J Clin Epidemiol 64:1303-1310): the reviewer's judgement in ``review.yaml``
@@ -308,29 +310,21 @@ def rate_imprecision(ci_lb: float, ci_ub: float, *, estimate: float | None = Non
     return Downgrade("imprecision", 0, f"The {ci_text} {where}.")
 
 
-def rate_publication_bias(egger_p: float | None, estimate: float, adjusted_estimate: float | None, *,
-                          k: int, mid: float | None = None, direction: str = "higher_is_better",
-                          alpha: float = EGGER_ALPHA, shift: float = TRIMFILL_SHIFT,
-                          min_k: int = MIN_STUDIES, measure: str | None = None) -> Downgrade:
-    """Rate down one level for publication bias: Egger p < 0.10 and a material trim-and-fill shift.
+def _material_change(estimate: float, adjusted: float, mid: float | None, direction: str,
+                     shift: float, shrink_only: bool) -> bool:
+    """Does ``adjusted`` cross 0 or the MID (benefit-oriented), or move by more than ``shift`` x |estimate|?"""
+    (b, a), m = (orient(float(x), 0.0, 0.0, direction)[0] for x in (estimate, adjusted)), abs(float(mid or 0.0))
+    moved = abs(a - b) > max(shift * abs(b), 1e-12) and (abs(a) < abs(b) or not shrink_only)
+    return moved or (b > 0) != (a > 0) or (b < 0) != (a < 0) or (m > 0 and (b >= m) != (a >= m))
 
-    Material: ``|adjusted - estimate| > 0.20 * |estimate|``, or the adjusted
-    estimate on the other side of 0 or of the MID (benefit-oriented). Not
-    assessed with fewer than ``min_k`` studies or without Egger's test.
 
-    Examples
-    --------
-    >>> rate_publication_bias(0.03, 0.40, 0.25, k=12).levels
-    1
-    >>> rate_publication_bias(0.03, 0.40, 0.37, k=12).levels
-    0
-    >>> rate_publication_bias(0.03, 0.40, 0.10, k=6).assessed
-    False
-    """
-    if k < min_k:
-        return Downgrade("publication_bias", 0, f"With only {k} studies, tests for small-study effects are "
-                         f"unreliable (at least {min_k} are needed), so publication bias was not rated.",
-                         assessed=False)
+def _change_text(estimate: float, adjusted: float, measure: str | None) -> str:
+    to_text = back_transform(measure)
+    return f"from {number(estimate, transform=to_text)} to {number(adjusted, transform=to_text)}"
+
+
+def _egger_trimfill(egger_p: float | None, estimate: float, adjusted_estimate: float | None, *, mid: float | None,
+                    direction: str, alpha: float, shift: float, measure: str | None) -> Downgrade:
     if not _finite(egger_p):
         return Downgrade("publication_bias", 0, "No test for small-study effects was available, so "
                          "publication bias was not rated.", assessed=False)
@@ -342,20 +336,52 @@ def rate_publication_bias(egger_p: float | None, estimate: float, adjusted_estim
         return Downgrade("publication_bias", 0, f"Egger's test suggested that smaller studies report "
                          f"different effects (p = {p_value(p)}), but no trim-and-fill estimate was available "
                          "to judge whether this matters.")
-    b, _, _ = orient(float(estimate), float(estimate), float(estimate), direction)
-    a, _, _ = orient(float(adjusted_estimate), float(adjusted_estimate), float(adjusted_estimate), direction)
-    m = abs(float(mid)) if _finite(mid) else None
-    moved = abs(a - b) > shift * abs(b) and abs(a - b) > 1e-12
-    crosses_null = (b > 0) != (a > 0) or (b < 0) != (a < 0)
-    crosses_mid = m is not None and m > 0 and (b >= m) != (a >= m)
-    change = (f"from {number(estimate, transform=back_transform(measure))} "
-              f"to {number(adjusted_estimate, transform=back_transform(measure))}")
-    if moved or crosses_null or crosses_mid:
+    change = _change_text(estimate, adjusted_estimate, measure)
+    if _material_change(estimate, adjusted_estimate, mid, direction, shift, shrink_only=False):
         return Downgrade("publication_bias", 1, f"Smaller studies reported different effects (Egger's test "
                          f"p = {p_value(p)}), and allowing for possibly missing studies (trim-and-fill) moves "
                          f"the estimate {change}.")
     return Downgrade("publication_bias", 0, f"Egger's test suggested that smaller studies report different "
                      f"effects (p = {p_value(p)}), but allowing for possibly missing studies (trim-and-fill) "
+                     f"changes the estimate little ({change}).")
+
+
+def rate_publication_bias(egger_p: float | None, estimate: float, adjusted_estimate: float | None, *,
+                          k: int, mid: float | None = None, direction: str = "higher_is_better",
+                          alpha: float = EGGER_ALPHA, shift: float = TRIMFILL_SHIFT,
+                          min_k: int = MIN_STUDIES, measure: str | None = None,
+                          selection_estimate: float | None = None) -> Downgrade:
+    """Rate down one level for publication bias (the two rules of the module docstring).
+
+    Egger p < 0.10 and a trim-and-fill shift over 20% or across 0 or the MID; or ``selection_estimate``
+    across 0 or the MID or shrunk by over 20%. Not assessed below ``min_k`` studies or with neither.
+
+    Examples
+    --------
+    >>> rate_publication_bias(0.03, 0.40, 0.25, k=12).levels
+    1
+    >>> rate_publication_bias(0.03, 0.40, 0.37, k=12).levels
+    0
+    >>> rate_publication_bias(0.03, 0.40, 0.10, k=6).assessed
+    False
+    >>> rate_publication_bias(0.40, 0.40, 0.37, k=12, selection_estimate=0.05).levels
+    1
+    """
+    if k < min_k:
+        return Downgrade("publication_bias", 0, f"With only {k} studies, tests for small-study effects are "
+                         f"unreliable (at least {min_k} are needed), so publication bias was not rated.",
+                         assessed=False)
+    small_study = _egger_trimfill(egger_p, estimate, adjusted_estimate, mid=mid, direction=direction,
+                                  alpha=alpha, shift=shift, measure=measure)
+    if small_study.levels or not _finite(selection_estimate):
+        return small_study
+    change = _change_text(estimate, selection_estimate, measure)
+    if _material_change(estimate, selection_estimate, mid, direction, shift, shrink_only=True):
+        return Downgrade("publication_bias", 1, "Allowing for studies with non-significant results being "
+                         f"published less often (a selection model) moves the estimate {change}, which "
+                         "changes the conclusion.")
+    return Downgrade("publication_bias", 0, f"{small_study.reason + ' ' if small_study.assessed else ''}Allowing "
+                     "for studies with non-significant results being published less often (a selection model) "
                      f"changes the estimate little ({change}).")
 
 
@@ -415,7 +441,7 @@ def _adjusted(trimfill: Any) -> float | None:
 
 def assess_certainty(result: Any, *, risk_of_bias: Sequence[Any] | None = None,
                      risk_of_bias_column: str = "risk_of_bias", egger: Any = None, trimfill: Any = None,
-                     mid: float | None = None, direction: str = "higher_is_better",
+                     selection: Any = None, mid: float | None = None, direction: str = "higher_is_better",
                      total_n: float | None = None, total_events: float | None = None,
                      indirectness: str | None = None, indirectness_reason: str | None = None,
                      start: str = "high", measure: str | None = None) -> Certainty:
@@ -432,6 +458,8 @@ def assess_certainty(result: Any, *, risk_of_bias: Sequence[Any] | None = None,
         Egger's test (``.pval``) or its p-value.
     trimfill : TrimFillResult-like or float, optional
         Trim-and-fill (``.fit.estimate``) or the adjusted estimate.
+    selection : SelectionModelResult-like or float, optional
+        The selection model (``.estimate``) or its adjusted estimate.
     mid : float, optional
         Minimal important difference on the analysis scale (positive).
     direction : {"higher_is_better", "lower_is_better"}
@@ -469,7 +497,8 @@ def assess_certainty(result: Any, *, risk_of_bias: Sequence[Any] | None = None,
                          direction=direction, total_n=total_n, total_events=total_events,
                          level=level, measure=measure),
         rate_publication_bias(_egger_p(egger), estimate, _adjusted(trimfill), k=k, mid=mid,
-                              direction=direction, measure=measure),
+                              direction=direction, measure=measure,
+                              selection_estimate=_adjusted(selection)),
         rate_indirectness(indirectness, indirectness_reason),
     )
     total = sum(d.levels for d in downgrades)

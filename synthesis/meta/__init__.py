@@ -1,6 +1,7 @@
 """The frequentist engine: effect sizes, pooled models, meta-regression and subgroups,
-prediction, cumulative meta-analysis, case-deletion (influence) diagnostics and
-small-study (publication-bias) tests.
+prediction, cumulative meta-analysis, case-deletion (influence) diagnostics, small-study
+(publication-bias) tests and the estimates adjusted for publication bias (selection model,
+PET-PEESE).
 
 It reproduces R's metafor 3.8 number for number and imports nothing from
 ``synthesis.review``, ``synthesis.report`` or ``synthesis.pipeline``.
@@ -12,6 +13,8 @@ from synthesis.meta.two_by_two import MantelHaenszelResult, mantel_haenszel, pet
 from synthesis.meta.pooled import MetaResult, meta_analysis
 from synthesis.meta.prediction import PredictionResult, predict
 from synthesis.meta.regression import MetaRegressionResult, SubgroupResult, meta_regression, subgroup_analysis
+from synthesis.meta.precision_effect import PetPeeseResult, pet_peese
+from synthesis.meta.selection import SelectionModelResult, selection_model
 from synthesis.meta.small_study import (BeggResult, EggerResult, TrimFillResult, begg_test, egger_test,
                                         trim_and_fill)
 
@@ -19,4 +22,5 @@ __all__ = ["effect_sizes", "aggregate_effects", "meta_analysis", "MetaResult", "
            "MetaRegressionResult", "subgroup_analysis", "SubgroupResult", "leave_one_out", "LeaveOneOutResult",
            "influence", "InfluenceResult", "mantel_haenszel", "peto", "MantelHaenszelResult",
            "predict", "PredictionResult", "cumulative", "CumulativeResult",
-           "egger_test", "EggerResult", "begg_test", "BeggResult", "trim_and_fill", "TrimFillResult"]
+           "egger_test", "EggerResult", "begg_test", "BeggResult", "trim_and_fill", "TrimFillResult",
+           "selection_model", "SelectionModelResult", "pet_peese", "PetPeeseResult"]

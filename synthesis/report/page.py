@@ -22,7 +22,7 @@ from synthesis.report import plots
 from synthesis.report.appendix import NATURAL_UNITS_METHODS, methods_section
 from synthesis.report.changes import changes_since
 from synthesis.report.sections import (banner_simulated, certainty_section, headline_section, probability_section,
-                                       render, section)
+                                       publication_bias_sensitivity, render, section)
 from synthesis.report.tables import moderator_table, strategy_table, studies_table, version_section
 from synthesis.report.templating import Fragment, join
 
@@ -181,6 +181,9 @@ def figures(a: ReviewAnalysis) -> Fragment:
         out.append(plots.figure_to_html(funnel, caption="Contour-enhanced funnel plot: studies in the white "
                                         "area would not be statistically significant; gaps there can "
                                         "suggest missing studies."))
+    if a.egger is not None:  # the small-study analyses ran (k >= MIN_STUDIES)
+        out.append(publication_bias_sensitivity(a.selection, a.pet_peese, estimate=meta.estimate,
+                                                transform=transform, level=meta.level))
     if a.bayes is not None and hasattr(a.bayes, "density"):
         mid = _spec_get(spec, "decision.mid")
         post = plots.posterior_plot(a.bayes.density("mu"), mid=mid, direction=_direction(a),

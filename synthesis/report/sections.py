@@ -19,11 +19,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from synthesis.grading.rating import LEVELS, Certainty
-from synthesis.numbers import number, probability
+from synthesis.numbers import interval, level_percent, number, p_value, probability
 from synthesis.report.templating import Fragment, join, render_template, report_block
 
 __all__ = ["banner_simulated", "headline_section", "certainty_badge", "certainty_section",
-           "probability_section", "section", "render"]
+           "probability_section", "publication_bias_sensitivity", "section", "render"]
 
 _LEVEL_CLASS = {"high": "high", "moderate": "moderate", "low": "low", "very low": "very-low"}
 
@@ -196,6 +196,38 @@ def probability_section(prob_gt_0: float | None, prob_gt_mid: float | None, mid:
     return render_template("probability.html.j2", title=title, rows=rows, model_text=model_text,
                            prior_text=prior_text, diagnostics_ok=diagnostics_ok,
                            messages=list(diagnostics_messages))
+
+
+def publication_bias_sensitivity(selection: Any, pet_peese: Any = None, *, estimate: float | None = None,
+                                 transform: Any = None, level: float = 0.95) -> Fragment:
+    """One sensitivity line: the estimate adjusted for publication bias (selection model, PET-PEESE).
+
+    ``selection`` is a :class:`~synthesis.meta.selection.SelectionModelResult` (or its
+    ``to_dict()``), None when it could not be fitted; ``estimate`` the unadjusted pooled
+    estimate; ``transform`` the back-transformation of the measure (e.g. ``math.exp``).
+
+    Examples
+    --------
+    >>> sel = {"estimate": 0.148, "ci_lb": 0.004, "ci_ub": 0.291, "LRTp": 0.281}
+    >>> print(publication_bias_sensitivity(sel, {"chosen": "PET", "estimate": -0.056, "ci_lb": -0.24,
+    ...                                          "ci_ub": 0.13}, estimate=0.22))
+    <p class="syn-muted">Adjusted for possible publication bias (selection model): 0.15 (95% CI 0.00 to 0.29), unadjusted 0.22; test for selection p = 0.281. PET-PEESE (PET): -0.06 (95% CI -0.24 to 0.13).</p>
+    """
+    ci = level_percent(level) + " CI"
+    if selection is None:
+        text = ("Adjusted for possible publication bias (selection model): not estimated, because no study "
+                "had a non-significant result to estimate how often such results go unpublished.")
+    else:
+        text = (f"Adjusted for possible publication bias (selection model): "
+                f"{number(_get(selection, 'estimate'), transform=transform)} ({ci} "
+                f"{interval(_get(selection, 'ci_lb'), _get(selection, 'ci_ub'), transform=transform)})")
+        if estimate is not None:
+            text += f", unadjusted {number(estimate, transform=transform)}"
+        text += f"; test for selection p = {p_value(_get(selection, 'LRTp'))}."
+    if pet_peese is not None:
+        text += (f" PET-PEESE ({_get(pet_peese, 'chosen')}): {number(_get(pet_peese, 'estimate'), transform=transform)}"
+                 f" ({ci} {interval(_get(pet_peese, 'ci_lb'), _get(pet_peese, 'ci_ub'), transform=transform)}).")
+    return render_template("muted.html.j2", text=text)
 
 
 def render(sections: Iterable[Fragment | None], *, include_css: bool = False) -> Any:
