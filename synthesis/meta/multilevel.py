@@ -152,13 +152,19 @@ def _score_information(parts, bread: np.ndarray, score_quad: np.ndarray, reml: b
     return 0.5 * (score_quad - trPA), 0.5 * trPAPB
 
 
-def _fit_sigma2(batches: Sequence[_Batch], reml: bool, start: np.ndarray) -> tuple[np.ndarray, int, bool]:
-    """Fisher scoring with step halving on the profiled likelihood, sigma2 kept >= 0."""
+def _fit_sigma2(batches: Sequence[_Batch], reml: bool, start: np.ndarray, fixed: np.ndarray
+                ) -> tuple[np.ndarray, int, bool]:
+    """Fisher scoring with step halving on the profiled likelihood, sigma2 kept >= 0.
+
+    Components where ``fixed`` is true stay at their ``start`` value.
+    """
     sigma2 = start.copy()
+    if fixed.all():
+        return sigma2, 0, True
     current = _profile(batches, sigma2, reml)
     for iteration in range(1, MAX_ITERATIONS + 1):
         # a component at 0 whose score points below 0 stays at the boundary
-        free = ~((sigma2 <= 0) & (current.score <= 0))
+        free = ~fixed & ~((sigma2 <= 0) & (current.score <= 0))
         step = np.zeros(2)
         if free.any():
             info = current.information[np.ix_(free, free)]
@@ -309,8 +315,8 @@ def multilevel_meta_analysis(data: pd.DataFrame, yi: str = "yi", vi: str = "vi",
                              effect: str | None = None, *, moderators: str | Sequence[str] = (),
                              categorical: Iterable[str] = (), reference: Mapping[str, Any] | None = None,
                              method: str = "REML", structure: str = "multilevel", rho: float = 0.6,
-                             robust: str | None = "CR2", test: str = "z",
-                             level: float = 0.95) -> MultilevelResult:
+                             robust: str | None = "CR2", test: str = "z", level: float = 0.95,
+                             sigma2: Sequence[float | None] | None = None) -> MultilevelResult:
     """Meta-analysis (or meta-regression) of several effects per study.
 
     Parameters
@@ -336,6 +342,9 @@ def multilevel_meta_analysis(data: pd.DataFrame, yi: str = "yi", vi: str = "vi",
         Model-based tests (``robust=None``): normal, or t with k - p df, as ``rma.mv``.
     level : float
         Confidence level (0.95 or 95).
+    sigma2 : pair of float or None, optional
+        Fix a variance component (``[between studies, within studies]``; ``None`` or NaN
+        = estimate it), as ``rma.mv(sigma2 = ...)``.
 
     Returns
     -------
@@ -384,7 +393,13 @@ def multilevel_meta_analysis(data: pd.DataFrame, yi: str = "yi", vi: str = "vi",
         raise DataError(f"column {study!r}: every study has one effect size, so the two variance "
                         "components cannot be told apart; use meta_analysis")
     batches = _batches(codes, y, X, v, rho)
-    sigma2, iterations, converged = _fit_sigma2(batches, method == "REML", _start(batches))
+    given = np.array([np.nan, np.nan] if sigma2 is None else [np.nan if s is None else s for s in sigma2],
+                     dtype=float)
+    if given.shape != (2,) or np.any(given < 0):
+        raise ValueError(f"sigma2 must be two variances >= 0 (or None to estimate), got {sigma2!r}")
+    fixed = ~np.isnan(given)
+    start = np.where(fixed, given, _start(batches))
+    sigma2, iterations, converged = _fit_sigma2(batches, method == "REML", start, fixed)
     if not converged:
         warnings.warn(f"the variance components did not converge in {MAX_ITERATIONS} iterations",
                       UserWarning, stacklevel=2)
