@@ -165,3 +165,16 @@ def test_ten_thousand_effects_in_two_thousand_studies_is_fast():
     assert time.perf_counter() - started < 20  # about 1 s on an idle core
     assert fit.converged and che.converged and fit.k == che.k == k
     np.testing.assert_allclose(fit.sigma2, [0.09, 0.04], atol=0.02)  # the simulated truth
+
+
+def test_fixed_variance_components_and_t_test():
+    free = multilevel_meta_analysis(KONST, study="district", robust=None)
+    fixed = multilevel_meta_analysis(KONST, study="district", robust=None, sigma2=list(free.sigma2))
+    assert fixed.iterations == 0
+    np.testing.assert_allclose(fixed.se, free.se, rtol=1e-12)
+    half = multilevel_meta_analysis(KONST, study="district", robust=None, sigma2=[None, 0.0])
+    assert half.sigma2[1] == 0.0 and half.ll < free.ll
+    t = multilevel_meta_analysis(KONST, study="district", robust=None, test="t")
+    assert t.stat_name == "tval" and t.df[0] == 55 and t.pval[0] > free.pval[0]
+    with pytest.raises(ValueError, match="sigma2"):
+        multilevel_meta_analysis(KONST, study="district", sigma2=[0.1])
