@@ -1,0 +1,433 @@
+"""Several effects per study: the three-level model and the CHE working model.
+
+``multilevel_meta_analysis`` fits metafor's
+
+    rma.mv(yi, V, mods = ~ ..., random = ~ 1 | study/effect, method = "REML")
+
+with ``V`` diagonal (``structure="multilevel"``: the three-level model) or with a
+within-study sampling correlation ``rho`` (``structure="che"``: the correlated and
+hierarchical effects working model, ``V = impute_covariance_matrix(vi, study, r = rho)``,
+Pustejovsky & Tipton 2022), and by default tests each coefficient with CR2
+cluster-robust standard errors and Satterthwaite degrees of freedom
+(``clubSandwich::coef_test(fit, vcov = "CR2")``).
+
+The two variance components (``sigma2``: between studies, between effects within a
+study) maximise the REML (or ML) likelihood with the fixed effects profiled out, by
+Fisher scoring with step halving, kept at 0 when the likelihood is highest there,
+to a change below 1e-10. The marginal covariance is block-diagonal by study; studies
+of equal size are handled as one batch of small dense blocks, so no ``k x k`` matrix
+is formed (10,000 effects in 2,000 studies take well under a second).
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from synthesis.errors import DataError
+from synthesis.meta.checks import check_effects, format_rows
+from synthesis.meta.pooled import StatisticAliases, bracket, normalise_level, p_text
+from synthesis.meta.regression import design_matrix
+from synthesis.meta.robust import che_blocks, cr2_coef_test
+from synthesis.numbers import number
+from synthesis.results import Result, jsonable
+
+__all__ = ["multilevel_meta_analysis", "MultilevelResult", "STRUCTURES"]
+
+STRUCTURES = ("multilevel", "che")
+TOLERANCE = 1e-10
+MAX_ITERATIONS = 1000
+LOG_2PI = np.log(2 * np.pi)
+
+
+@dataclass
+class _Batch:
+    """The studies with ``n`` effects: positions ``(m, n)``, ``y (m, n)``, ``X (m, n, p)``, ``V (m, n, n)``."""
+
+    rows: np.ndarray
+    y: np.ndarray
+    X: np.ndarray
+    V: np.ndarray
+
+
+def _batches(study_codes: np.ndarray, y: np.ndarray, X: np.ndarray, v: np.ndarray, rho: float) -> list[_Batch]:
+    """Group the effects by study and the studies by size (rows of a study keep data order)."""
+    order = np.argsort(study_codes, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(study_codes[order]) != 0])
+    sizes = np.diff(np.r_[starts, order.size])
+    batches = []
+    for n in np.unique(sizes):
+        first = starts[sizes == n]
+        rows = order[first[:, None] + np.arange(n)]
+        batches.append(_Batch(rows=rows, y=y[rows], X=X[rows], V=che_blocks(v[rows], rho)))
+    return batches
+
+
+@dataclass
+class _Profile:
+    """The profiled likelihood at one ``sigma2`` and what its derivatives and the tests need."""
+
+    ll: float
+    beta: np.ndarray
+    bread: np.ndarray  # (X' W X)^-1
+    score: np.ndarray
+    information: np.ndarray
+    marginal: list[np.ndarray]  # M = V + sigma2_study J + sigma2_effect I, per batch
+    residuals: list[np.ndarray]
+
+
+def _profile(batches: Sequence[_Batch], sigma2: np.ndarray, reml: bool, derivatives: bool = True) -> _Profile:
+    p = batches[0].X.shape[2]
+    k = sum(b.y.size for b in batches)
+    XtWX, XtWy, logdet, XtX = np.zeros((p, p)), np.zeros(p), 0.0, np.zeros((p, p))
+    parts = []
+    for b in batches:
+        n = b.y.shape[1]
+        M = b.V + sigma2[0] + sigma2[1] * np.eye(n)
+        chol = np.linalg.cholesky(M)
+        logdet += 2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum()
+        W = np.linalg.inv(M)
+        WX = W @ b.X
+        XtWX += np.einsum("mnp,mnq->pq", b.X, WX)
+        XtWy += np.einsum("mnp,mn->p", WX, b.y)
+        XtX += np.einsum("mnp,mnq->pq", b.X, b.X)
+        parts.append((M, W, WX))
+    bread = np.linalg.inv(XtWX)
+    beta = bread @ XtWy
+    rss, residuals, score_quad = 0.0, [], np.zeros(2)
+    for b, (_, W, _) in zip(batches, parts):
+        r = b.y - b.X @ beta
+        Wr = np.einsum("mab,mb->ma", W, r)
+        rss += float(np.sum(r * Wr))
+        residuals.append(r)
+        score_quad += [np.sum(Wr.sum(axis=1) ** 2), np.sum(Wr ** 2)]
+    if reml:
+        ll = -0.5 * ((k - p) * LOG_2PI + logdet + np.linalg.slogdet(XtWX)[1] - np.linalg.slogdet(XtX)[1] + rss)
+    else:
+        ll = -0.5 * (k * LOG_2PI + logdet + rss)
+    score, information = np.zeros(2), np.zeros((2, 2))
+    if derivatives:
+        score, information = _score_information(parts, bread, score_quad, reml)
+    return _Profile(ll=float(ll), beta=beta, bread=bread, score=score, information=information,
+                    marginal=[M for M, _, _ in parts], residuals=residuals)
+
+
+def _score_information(parts, bread: np.ndarray, score_quad: np.ndarray, reml: bool
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Score and expected information of (sigma2_study, sigma2_effect).
+
+    dM/dsigma2 is ``J`` (all ones in a study's block) and ``I``. With ``P = W - C B C'``,
+    ``C = W X``: tr(P A) = tr(W A) - tr(B C'AC) and tr(PAPB) = tr(WAWB) - 2 tr(B C'AWBC)
+    + tr(B C'AC B C'BC), every term a sum over studies.
+    """
+    p = bread.shape[0]
+    trWA, trWAWB = np.zeros(2), np.zeros((2, 2))
+    CAC = np.zeros((2, p, p))
+    CAWBC = np.zeros((2, 2, p, p))
+    for _, W, C in parts:
+        total = W.sum(axis=(1, 2))  # 1'W1
+        W1 = W.sum(axis=2)
+        trWA += [total.sum(), np.trace(W, axis1=1, axis2=2).sum()]
+        trWAWB += [[np.sum(total ** 2), np.sum(W1 ** 2)], [np.sum(W1 ** 2), np.sum(W ** 2)]]
+        if reml:
+            c1 = C.sum(axis=1)  # 1'C, (m, p)
+            W1C = np.einsum("mn,mnp->mp", W1, C)  # 1'W C
+            CAC += [c1.T @ c1, np.einsum("mnp,mnq->pq", C, C)]
+            CAWBC[0, 0] += np.einsum("m,mp,mq->pq", total, c1, c1)
+            CAWBC[0, 1] += c1.T @ W1C
+            CAWBC[1, 0] += W1C.T @ c1
+            CAWBC[1, 1] += np.einsum("mnp,mnq->pq", C, W @ C)
+    if reml:
+        BCAC = bread @ CAC  # (2, p, p)
+        trPA = trWA - np.trace(BCAC, axis1=1, axis2=2)
+        trPAPB = (trWAWB - 2 * np.einsum("pq,abqp->ab", bread, CAWBC)
+                  + np.einsum("apq,bqp->ab", BCAC, BCAC))
+    else:
+        trPA, trPAPB = trWA, trWAWB
+    return 0.5 * (score_quad - trPA), 0.5 * trPAPB
+
+
+def _fit_sigma2(batches: Sequence[_Batch], reml: bool, start: np.ndarray, fixed: np.ndarray
+                ) -> tuple[np.ndarray, int, bool]:
+    """Fisher scoring with step halving on the profiled likelihood, sigma2 kept >= 0.
+
+    Components where ``fixed`` is true stay at their ``start`` value.
+    """
+    sigma2 = start.copy()
+    if fixed.all():
+        return sigma2, 0, True
+    current = _profile(batches, sigma2, reml)
+    for iteration in range(1, MAX_ITERATIONS + 1):
+        # a component at 0 whose score points below 0 stays at the boundary
+        free = ~fixed & ~((sigma2 <= 0) & (current.score <= 0))
+        step = np.zeros(2)
+        if free.any():
+            info = current.information[np.ix_(free, free)]
+            step[free] = np.linalg.lstsq(info, current.score[free], rcond=None)[0]
+        proposal = np.maximum(sigma2 + step, 0.0)
+        for _ in range(60):
+            candidate = _profile(batches, proposal, reml)
+            if candidate.ll >= current.ll - 1e-12 * abs(current.ll):
+                break
+            proposal = sigma2 + (proposal - sigma2) / 2
+        change = np.abs(proposal - sigma2)
+        sigma2, current = proposal, candidate
+        if np.all(change <= TOLERANCE * np.maximum(1.0, sigma2)):
+            return sigma2, iteration, True
+    return sigma2, MAX_ITERATIONS, False
+
+
+def _start(batches: Sequence[_Batch]) -> np.ndarray:
+    """Half the excess of the residual variance over the mean sampling variance, for each component."""
+    y = np.concatenate([b.y.ravel() for b in batches])
+    X = np.concatenate([b.X.reshape(-1, b.X.shape[2]) for b in batches])
+    v = np.concatenate([np.diagonal(b.V, axis1=1, axis2=2).ravel() for b in batches])
+    resid = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
+    excess = np.var(resid) - v.mean()
+    return np.full(2, max(excess, 0.1 * v.mean()) / 2)
+
+
+@dataclass(repr=False)
+class MultilevelResult(StatisticAliases, Result):
+    """Result of :func:`multilevel_meta_analysis` (metafor's ``rma.mv`` names in snake_case).
+
+    Attributes
+    ----------
+    coef_names : list of str
+    coef, se, stat (``tval``/``zval``), df, pval, ci_lb, ci_ub : ndarray
+        One per coefficient: CR2 robust with Satterthwaite df when ``robust="CR2"``,
+        else model-based (``df`` is ``inf`` under the z test).
+    vb : ndarray
+        Model-based variance of the coefficients; ``vcov`` is the one the table uses.
+    sigma2 : ndarray
+        ``[between studies, between effects within studies]``.
+    QE, QEp : float
+        Test for residual heterogeneity (k - p df), as ``rma.mv``.
+    QM, QMp : float
+        Model-based omnibus test of the moderators (NaN without moderators).
+    ll : float
+        Log-likelihood (restricted under REML), as ``logLik``.
+    k, n_studies, p : int
+    """
+
+    coef_names: list[str]
+    coef: np.ndarray
+    se: np.ndarray
+    stat: np.ndarray
+    df: np.ndarray
+    pval: np.ndarray
+    ci_lb: np.ndarray
+    ci_ub: np.ndarray
+    vb: np.ndarray
+    vcov: np.ndarray
+    sigma2: np.ndarray
+    QE: float
+    QEp: float
+    QM: float
+    QMp: float
+    ll: float
+    k: int
+    n_studies: int
+    p: int
+    method: str
+    structure: str
+    rho: float
+    robust: str | None
+    test: str
+    level: float
+    iterations: int
+    converged: bool
+
+    @property
+    def stat_name(self) -> str:
+        """``"tval"`` under CR2 or the t test, else ``"zval"``."""
+        return "tval" if self.robust or self.test == "t" else "zval"
+
+    @property
+    def estimate(self) -> float:
+        """The first coefficient (the pooled effect when there are no moderators)."""
+        return float(self.coef[0])
+
+    def to_frame(self) -> pd.DataFrame:
+        """Coefficient table: ``estimate, se, tval|zval, df, pval, ci_lb, ci_ub`` per term."""
+        return pd.DataFrame({"estimate": self.coef, "se": self.se, self.stat_name: self.stat, "df": self.df,
+                             "pval": self.pval, "ci_lb": self.ci_lb, "ci_ub": self.ci_ub},
+                            index=pd.Index(self.coef_names, name="term"))
+
+    def summary(self) -> pd.DataFrame:
+        """The coefficient table; variance components and tests are in the ``repr`` and :meth:`to_dict`.
+
+        Examples
+        --------
+        >>> d = pd.DataFrame({"study": [1, 1, 2, 2, 3, 4, 4], "yi": [0.1, 0.3, 0.5, 0.2, 0.7, 0.4, 0.1],
+        ...                   "vi": [0.02, 0.03, 0.02, 0.04, 0.05, 0.02, 0.03]})
+        >>> multilevel_meta_analysis(d).summary().columns.tolist()
+        ['estimate', 'se', 'tval', 'df', 'pval', 'ci_lb', 'ci_ub']
+        """
+        return self.to_frame()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dictionary (metafor's names; NaN becomes ``None``)."""
+        return jsonable({"method": self.method, "structure": self.structure, "rho": self.rho,
+                         "robust": self.robust, "test": self.test, "level": self.level, "k": self.k,
+                         "n_studies": self.n_studies, "coefficients": self.to_frame().to_dict(orient="index"),
+                         "sigma2": self.sigma2, "sigma2_study": self.sigma2[0], "sigma2_effect": self.sigma2[1],
+                         "QE": self.QE, "QEp": self.QEp, "QM": self.QM, "QMp": self.QMp, "ll": self.ll,
+                         "converged": self.converged})
+
+    def title(self) -> str:
+        """``Three-level model (REML, CR2), k = 56 effects in 11 studies``."""
+        model = "Three-level model" if self.structure == "multilevel" else f"CHE model (rho = {self.rho:g})"
+        inference = f", {self.robust}" if self.robust else ""
+        return f"{model} ({self.method}{inference}), k = {self.k} effects in {self.n_studies} studies"
+
+    def __repr__(self) -> str:
+        est = self.to_frame().iloc[0]
+        return (f"{self.title()}\n"
+                f"sigma² (studies) = {number(self.sigma2[0], 4)}, sigma² (effects) = {number(self.sigma2[1], 4)}; "
+                f"QE(df = {self.k - self.p}) = {number(self.QE, 4)}, {p_text(self.QEp)}\n"
+                f"{self.coef_names[0]}: {number(est['estimate'], 4)} {bracket(est['ci_lb'], est['ci_ub'])}, "
+                f"{p_text(est['pval'])}\n" + self.to_frame().round(4).to_string())
+
+
+def _analysable(data: pd.DataFrame, columns: Sequence[str], yi: str, vi: str) -> pd.DataFrame:
+    missing = [c for c in columns if c not in data.columns]
+    if missing:
+        raise DataError(f"column(s) {', '.join(map(repr, missing))} not found; the data have columns: "
+                        + ", ".join(map(str, data.columns)))
+    data = data.reset_index(drop=True)
+    others = [c for c in columns if c not in (yi, vi)]
+    incomplete = data[others].isna().any(axis=1).to_numpy()
+    if incomplete.all():
+        raise DataError(f"every row has a missing value in {', '.join(others)}; nothing left to analyse")
+    if incomplete.any():
+        warnings.warn(f"{format_rows(np.flatnonzero(incomplete))} dropped: missing value in "
+                      f"{', '.join(others)}", UserWarning, stacklevel=3)
+    return data.loc[~incomplete]
+
+
+def multilevel_meta_analysis(data: pd.DataFrame, yi: str = "yi", vi: str = "vi", study: str = "study",
+                             effect: str | None = None, *, moderators: str | Sequence[str] = (),
+                             categorical: Iterable[str] = (), reference: Mapping[str, Any] | None = None,
+                             method: str = "REML", structure: str = "multilevel", rho: float = 0.6,
+                             robust: str | None = "CR2", test: str = "z", level: float = 0.95,
+                             sigma2: Sequence[float | None] | None = None) -> MultilevelResult:
+    """Meta-analysis (or meta-regression) of several effects per study.
+
+    Parameters
+    ----------
+    data : DataFrame
+        One row per effect size.
+    yi, vi, study : str
+        Columns: effect size, sampling variance, study (the cluster).
+    effect : str, optional
+        Column identifying the effect within its study (checked to be unique there);
+        every row is its own effect either way.
+    moderators, categorical, reference
+        As :func:`synthesis.meta_regression` (treatment coding as R's ``factor``).
+    method : {"REML", "ML"}
+    structure : {"multilevel", "che"}
+        ``"multilevel"``: independent sampling errors (the three-level model);
+        ``"che"``: sampling errors of one study correlated ``rho``.
+    rho : float
+        Within-study sampling correlation of the CHE model (ignored for ``"multilevel"``).
+    robust : {"CR2", None}
+        CR2 cluster-robust tests with Satterthwaite df by study, or model-based tests.
+    test : {"z", "t"}
+        Model-based tests (``robust=None``): normal, or t with k - p df, as ``rma.mv``.
+    level : float
+        Confidence level (0.95 or 95).
+    sigma2 : pair of float or None, optional
+        Fix a variance component (``[between studies, within studies]``; ``None`` or NaN
+        = estimate it), as ``rma.mv(sigma2 = ...)``.
+
+    Returns
+    -------
+    MultilevelResult
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"study": [1, 1, 2, 2, 3, 4, 4], "yi": [0.1, 0.3, 0.5, 0.2, 0.7, 0.4, 0.1],
+    ...                   "vi": [0.02, 0.03, 0.02, 0.04, 0.05, 0.02, 0.03]})
+    >>> fit = multilevel_meta_analysis(d, structure="che", rho=0.5)
+    >>> fit.k, fit.n_studies, fit.coef_names
+    (7, 4, ['intrcpt'])
+    """
+    method = str(method).upper()
+    if method not in ("REML", "ML"):
+        raise ValueError(f"method must be 'REML' or 'ML' for a multilevel model, got {method!r}")
+    if structure not in STRUCTURES:
+        raise ValueError(f"structure must be one of {', '.join(STRUCTURES)}, got {structure!r}")
+    if robust not in ("CR2", None):
+        raise ValueError(f"robust must be 'CR2' or None, got {robust!r}")
+    if test not in ("z", "t"):
+        raise ValueError(f"test must be 'z' or 't', got {test!r}")
+    rho = float(rho) if structure == "che" else 0.0
+    if not -1 < rho < 1:
+        raise ValueError(f"rho must lie strictly between -1 and 1, got {rho!r}")
+    level = normalise_level(level)
+    moderators = [moderators] if isinstance(moderators, str) else list(moderators)
+    columns = [yi, vi, study, *moderators] + ([effect] if effect else [])
+    rows = _analysable(data, columns, yi, vi)
+    y, v, kept = check_effects(rows[yi].to_numpy(), rows[vi].to_numpy(), names=(yi, vi))
+    rows = rows.loc[kept]
+    if effect and rows.duplicated([study, effect]).any():
+        twice = np.flatnonzero(rows.duplicated([study, effect], keep=False).to_numpy())
+        raise DataError(f"column {effect!r}, {format_rows(rows.index[twice])}: the same effect id twice in "
+                        "one study; give each effect of a study its own id")
+    X, names = design_matrix(rows, moderators, categorical=categorical, reference=reference)
+    codes, studies = pd.factorize(rows[study], sort=True)
+    k, p = X.shape
+    if len(studies) < 2:
+        raise DataError(f"column {study!r}: all effects come from one study; a multilevel model needs "
+                        "at least two studies")
+    if k <= p or np.linalg.matrix_rank(X) < p:
+        raise DataError(f"{k} effects cannot estimate {p} coefficients ({', '.join(names)}): use fewer "
+                        "moderators or levels, or remove collinear ones")
+    if len(studies) == k:
+        raise DataError(f"column {study!r}: every study has one effect size, so the two variance "
+                        "components cannot be told apart; use meta_analysis")
+    batches = _batches(codes, y, X, v, rho)
+    given = np.array([np.nan, np.nan] if sigma2 is None else [np.nan if s is None else s for s in sigma2],
+                     dtype=float)
+    if given.shape != (2,) or np.any(given < 0):
+        raise ValueError(f"sigma2 must be two variances >= 0 (or None to estimate), got {sigma2!r}")
+    fixed = ~np.isnan(given)
+    start = np.where(fixed, given, _start(batches))
+    sigma2, iterations, converged = _fit_sigma2(batches, method == "REML", start, fixed)
+    if not converged:
+        warnings.warn(f"the variance components did not converge in {MAX_ITERATIONS} iterations",
+                      UserWarning, stacklevel=2)
+    fit = _profile(batches, sigma2, method == "REML", derivatives=False)
+    fixed = _profile(batches, np.zeros(2), reml=False, derivatives=False)
+    QE = float(sum(np.sum(r * np.linalg.solve(b.V, r[..., None])[..., 0])
+                   for b, r in zip(batches, fixed.residuals)))
+    beta, vb = fit.beta, fit.bread
+    QM = QMp = np.nan
+    if names[0] == "intrcpt" and p > 1:
+        b = beta[1:]
+        QM = float(b @ np.linalg.solve(vb[1:, 1:], b))
+        QMp = float(stats.chi2.sf(QM, p - 1)) if test == "z" else float(stats.f.sf(QM / (p - 1), p - 1, k - p))
+        QM = QM if test == "z" else QM / (p - 1)
+    if robust:
+        cr2 = cr2_coef_test(beta, vb, [(b.X, M, r) for b, M, r in zip(batches, fit.marginal, fit.residuals)],
+                            level=level)
+        vcov, se, stat, df, pval, ci_lb, ci_ub = (cr2.vcov, cr2.se, cr2.tval, cr2.df, cr2.pval, cr2.ci_lb,
+                                                  cr2.ci_ub)
+    else:
+        vcov, se = vb, np.sqrt(np.diag(vb))
+        stat = beta / se
+        df = np.full(p, np.inf if test == "z" else float(k - p))
+        pval = 2 * stats.t.sf(np.abs(stat), df)
+        crit = stats.t.ppf(0.5 + level / 2, df)
+        ci_lb, ci_ub = beta - crit * se, beta + crit * se
+    return MultilevelResult(
+        coef_names=names, coef=beta, se=se, stat=stat, df=df, pval=pval, ci_lb=ci_lb, ci_ub=ci_ub, vb=vb,
+        vcov=vcov, sigma2=sigma2, QE=QE, QEp=float(stats.chi2.sf(QE, k - p)), QM=QM, QMp=QMp, ll=fit.ll,
+        k=k, n_studies=len(studies), p=p, method=method, structure=structure, rho=rho, robust=robust,
+        test=test, level=level, iterations=iterations, converged=converged)
