@@ -121,11 +121,18 @@ def prior_predictive(result: BayesResult, draws: int = 500) -> Any:
             [result.settings["seed"], 17]), compile_kwargs=_FAST)
 
 
-def ppc_table(result: BayesResult, level: float = PPC_LEVEL) -> pd.DataFrame:
-    """Each observed effect against its replicates: mean, ``level`` predictive interval, inside?"""
+def _replicates(result: BayesResult) -> tuple[Any, np.ndarray]:
+    """The replicates as a DataArray (chain, draw, effect or study) and as (samples, n)."""
     rep = posterior_predictive(result)["y"]
     dim = [d for d in rep.dims if d not in ("chain", "draw")][0]
-    values = rep.transpose("chain", "draw", dim).values.reshape(-1, rep.sizes[dim])
+    rep = rep.transpose("chain", "draw", dim)
+    return rep, rep.values.reshape(-1, rep.sizes[dim])
+
+
+def ppc_table(result: BayesResult, level: float = PPC_LEVEL) -> pd.DataFrame:
+    """Each observed effect against its replicates: mean, ``level`` predictive interval, inside?"""
+    rep, values = _replicates(result)
+    dim = rep.dims[-1]
     lower, upper = np.quantile(values, [(1 - level) / 2, (1 + level) / 2], axis=0)
     observed = np.asarray(result._spec.yi)
     return pd.DataFrame({dim: [str(c) for c in rep[dim].values], "observed": observed,
@@ -138,9 +145,7 @@ def ppc_summary(result: BayesResult, level: float = PPC_LEVEL) -> dict[str, Any]
     """Share of observed effects within their ``level`` predictive interval, and the
     posterior predictive p-values of the mean and the SD of the effect sizes."""
     table = ppc_table(result, level)
-    rep = posterior_predictive(result)["y"]
-    dim = [d for d in rep.dims if d not in ("chain", "draw")][0]
-    values = rep.transpose("chain", "draw", dim).values.reshape(-1, rep.sizes[dim])
+    _, values = _replicates(result)
     observed = np.asarray(result._spec.yi)
     return {"level": float(level), "n": int(len(table)),
             "share_within": float(table["within"].mean()),
@@ -161,4 +166,5 @@ def ppc_figure(result: BayesResult) -> Any:
                     random_seed=result.settings["seed"])
     ax.set_xlabel("effect size")
     ax.set_title("Posterior predictive check")
+    plt.close(fig)  # returned for display, not left open for the notebook to show twice
     return fig
