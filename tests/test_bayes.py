@@ -420,6 +420,26 @@ def test_strategy_model_outputs(strategy_fit):
         fit.predictive(strategy="Incentives")
 
 
+def test_strategy_model_workflow(strategy_fit):
+    """Observed data, leave-one-study-out LOO, az.compare and predictive checks (issue 12)."""
+    import arviz as az
+
+    data, _, fit = strategy_fit
+    idata = fit.idata
+    assert {"observed_data", "log_likelihood"} <= set(idata.groups())
+    assert idata.observed_data["y"].dims == ("effect",) and idata.observed_data.sizes["effect"] == len(data)
+    assert idata.log_likelihood["y"].sizes["study"] == data["study_id"].nunique()
+    loo = fit.loo()
+    assert loo["n"] == data["study_id"].nunique() and math.isfinite(loo["elpd_loo"])
+    assert len(az.compare({"fitted": idata, "again": idata})) == 2
+    check = fit.predictive_check()
+    assert check["n"] == len(data) and check["share_within"] >= 0.75  # about 0.9 if the model fits
+    assert idata.posterior_predictive["y"].sizes["effect"] == len(data)
+    prior = fit.prior_predictive(draws=40)
+    assert prior.prior_predictive["y"].shape[-2:] == (40, len(data))
+    assert set(fit.workflow_summary()) == {"loo", "predictive_check"}
+
+
 def test_strategy_prior_sensitivity_refits(strategy_fit):
     _, _, fit = strategy_fit
     table = fit.prior_sensitivity({"wide": {"scale": 2.0}})

@@ -53,6 +53,8 @@ class ReviewAnalysis:
     subgroups: SubgroupResult | None = None
     bayes: Any = None
     bayes_error: str | None = None
+    #: settings given but not used by the chosen model (``{setting, value, reason}``)
+    unused_settings: list[dict[str, Any]] = field(default_factory=list)
     certainty: Any = None
     natural_units: Any = None
     answer: str = ""
@@ -140,6 +142,9 @@ class ReviewAnalysis:
             sensitivity = prior_sensitivity_record(self.bayes)  # power-scaling, no refit (None when exact)
             if sensitivity is not None:
                 out["prior_sensitivity"] = sensitivity
+            if hasattr(self.bayes, "workflow_summary"):  # sampled: LOO and predictive check
+                out["bayes"].update(self.bayes.workflow_summary())
+        out["unused_settings"] = list(self.unused_settings)
         return jsonable(out)
 
     def write_results(self, path: str | Path) -> None:
@@ -294,6 +299,32 @@ def _selection_sensitivity(meta: MetaResult, spec: Any, notes: list[str]) -> Sel
 def _is_multi_strategy(spec: Any, data: pd.DataFrame) -> bool:
     column = _spec_get(spec, "strategy.column")
     return bool(column) and column in data.columns and data[column].nunique() > 1
+
+
+def unused_bayes_settings(review: Any) -> list[dict[str, Any]]:
+    """``bayes:`` settings the review gives that its model does not use (recorded, not ignored).
+
+    A single-intervention review uses the exact posterior, so sampler settings
+    (``bayes.draws``, ``chains``, ...) do not apply; a multi-strategy review uses
+    the strategy model, so ``bayes.mu_sd``, ``tau_prior`` and ``tau_scale`` do not.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> from synthesis.review.schema import Bayes
+    >>> review = SimpleNamespace(spec=SimpleNamespace(bayes=Bayes(draws=5000), strategy=None),
+    ...                          data=pd.DataFrame({"yi": [0.1]}))
+    >>> [u["setting"] for u in unused_bayes_settings(review)]
+    ['bayes.draws']
+    """
+    bayes_spec = _spec_get(review.spec, "bayes")
+    if bayes_spec is None or not hasattr(bayes_spec, "unused"):
+        return []
+    if not _spec_get(bayes_spec, "enabled", True):
+        return [{"setting": f"bayes.{name}", "value": getattr(bayes_spec, name),
+                 "reason": "the Bayesian model is switched off (bayes.enabled: false)"}
+                for name in sorted(bayes_spec.model_fields_set - {"enabled"})]
+    return bayes_spec.unused(_is_multi_strategy(review.spec, review.data))
 
 
 def bayesian_analysis(review: Any, meta: MetaResult) -> tuple[Any, str | None]:
@@ -457,5 +488,6 @@ def analyse_review(review_id: str, project_dir: str | Path = ".",
     review = load_review(review_id, str(project_dir), overrides)
     analysis = frequentist_analysis(review, case_diagnostics_limit)
     analysis.bayes, analysis.bayes_error = bayesian_analysis(review, analysis.meta)
+    analysis.unused_settings = unused_bayes_settings(review)
     rate_and_answer(analysis)
     return analysis

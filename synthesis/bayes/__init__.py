@@ -5,7 +5,9 @@ Modules: ``priors`` (tau priors, presets, strategy-model priors), ``exact`` (the
 quadrature posterior), ``sampling`` (sampler settings and the nutpie/PyMC dispatch),
 ``posterior`` (ArviZ summaries and densities of draws), ``results`` (``BayesResult``
 and the convergence gate), ``random_effects_model``, ``strategy`` (with
-``strategy_design`` and ``strategy_spec``) and ``simulate``.
+``strategy_design`` and ``strategy_spec``), ``likelihood`` (the study-marginal
+likelihood as an observed variable), ``workflow`` (observed data, pointwise
+log-likelihood, LOO, prior and posterior predictive checks) and ``simulate``.
 
 PyMC, nutpie and ArviZ are imported only when a model is sampled or summarised.
 Imports nothing from ``synthesis.review``, ``synthesis.report`` or ``synthesis.pipeline``.

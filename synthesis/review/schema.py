@@ -355,6 +355,11 @@ class StrategyPriorsSpec(_Spec):
     interaction_sd: float = Field(_PRIORS.interaction_sd, gt=0)
 
 
+#: largest draws (and tuning steps) per chain and number of chains the schema accepts
+MAX_DRAWS = 100_000
+MAX_CHAINS = 64
+
+
 class Bayes(_Spec):
     """Settings of the Bayesian models (priors and sampler)."""
 
@@ -363,13 +368,50 @@ class Bayes(_Spec):
     # half-normal / half-Cauchy with tau_scale, or a published heterogeneity prior (synthesis.bayes presets)
     tau_prior: Literal[TAU_PRIORS] = "half_normal"  # type: ignore[valid-type]
     tau_scale: float = Field(0.5, gt=0)
-    draws: int = Field(1000, ge=10)
-    tune: int = Field(1000, ge=0)
-    chains: int = Field(4, ge=1, le=64)
+    draws: int = Field(1000, ge=10, le=MAX_DRAWS)
+    tune: int = Field(1000, ge=0, le=MAX_DRAWS)
+    chains: int = Field(4, ge=1, le=MAX_CHAINS)
     sampler: Literal["nutpie", "pymc"] = "nutpie"
     target_accept: float = Field(0.9, gt=0, lt=1)
     interaction: bool = False
     strategy_priors: StrategyPriorsSpec = Field(default_factory=StrategyPriorsSpec)
+
+    @field_validator("draws", "tune", "chains", mode="before")
+    @classmethod
+    def _whole_and_sane(cls, value: Any, info: Any) -> Any:
+        """Counts are whole numbers within reach: 1e9 draws or 2.5 chains are refused."""
+        name = info.field_name
+        limit = MAX_CHAINS if name == "chains" else MAX_DRAWS
+        example = {"draws": 2000, "tune": 1000, "chains": 4}[name]
+        whole = (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer())
+        if not whole:
+            raise ValueError(f"{value!r} is not a whole number; write e.g. {name}: {example}")
+        if value > limit:
+            raise ValueError(f"{value:,.0f} is more than the {limit:,} {name} allowed; "
+                             f"write e.g. {name}: {example}")
+        return int(value)
+
+    #: settings of the sampled strategy model (unused by the exact single-intervention path)
+    SAMPLED: typing.ClassVar[tuple[str, ...]] = ("draws", "tune", "chains", "sampler",
+                                                 "target_accept", "interaction", "strategy_priors")
+    #: settings of the exact random-effects model (unused by the strategy model)
+    EXACT: typing.ClassVar[tuple[str, ...]] = ("mu_sd", "tau_prior", "tau_scale")
+
+    def unused(self, multi_strategy: bool) -> list[dict[str, Any]]:
+        """Settings given in the review (or by ``--set``) that the chosen model does not use.
+
+        Examples
+        --------
+        >>> Bayes(draws=5000, mu_sd=2.0).unused(multi_strategy=False)[0]["setting"]
+        'bayes.draws'
+        """
+        names = self.EXACT if multi_strategy else self.SAMPLED
+        model = ("the strategy model (it uses bayes.strategy_priors)" if multi_strategy else
+                 "the exact single-intervention posterior (computed by integration, not sampled)")
+        return [{"setting": f"bayes.{name}", "value": getattr(self, name),
+                 "reason": f"not used by {model}"}
+                for name in names if name in self.model_fields_set]
 
 
 class CertaintySpec(_Spec):
