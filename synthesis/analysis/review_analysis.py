@@ -442,12 +442,13 @@ def rate_and_answer(analysis: ReviewAnalysis) -> None:
         total_n=total_n, indirectness=_spec_get(spec, "certainty.indirectness"),
         indirectness_reason=_spec_get(spec, "certainty.indirectness_reason"),
         start=_spec_get(spec, "certainty.start", "high"), measure=measure)
+    headline = analysis.pooled if analysis.pooled is not None else meta  # MH/Peto: the page's effect
     analysis.natural_units = natural_units(
-        measure, meta.estimate, meta.ci_lb, meta.ci_ub,
+        measure, headline.estimate, headline.ci_lb, headline.ci_ub,
         baseline_risk=_spec_get(spec, "decision.baseline_risk"),
         months_progress=bool(_spec_get(spec, "decision.months_progress", False)), direction=direction,
         level=meta.level, people=_spec_get(spec, "decision.people") or "people")
-    effect_direction = direction_of_effect(meta.estimate, mid=mid)
+    effect_direction = direction_of_effect(headline.estimate, mid=mid)
     beneficial = ((effect_direction == "increase") == (direction == "higher_is_better")
                   if effect_direction != "none" else None)
     intervention = _spec_get(spec, "question.intervention")
