@@ -7,7 +7,7 @@ moderator in some), written to ONE csv batch, fitted by ONE ``Rscript tests/r/se
 call (metafor's ``selmodel(type="stepfun")`` and R's ``lm`` for PET and PEESE) and compared.
 
 Seed: fresh on every run and printed; ``SYNTHESIS_SELECTION_SEED=<n>`` repeats a run.
-Size: ``SYNTHESIS_SELECTION_N`` data sets (default 100 under ``CI``, else 30). metafor's
+Size: ``SYNTHESIS_SELECTION_N`` data sets (default 20 under ``CI``, else 30; a set costs metafor several seconds). metafor's
 likelihood is an R loop over the studies, so R needs several seconds per data set on a busy
 machine: outside ``CI`` the module is marked ``slow`` (run it with ``-m slow``).
 Without R: skipped locally, a failure under ``CI``.
@@ -46,8 +46,8 @@ from test_metafor_live import metafor_available
 
 RTOL, ATOL = 1e-6, 1e-6
 
-# minutes of R: part of the default suite only under CI, where the 100 data sets are required
-pytestmark = [] if os.environ.get("CI") else [pytest.mark.slow]
+# minutes of R: run it with -m slow (the default suite checks the reference JSON, tests/test_selection.py)
+pytestmark = [pytest.mark.slow]  # about 15 s of metafor per data set: too slow for the default suite, even under CI
 
 
 def simulate(rng: np.random.Generator) -> tuple[pd.DataFrame, str, str, str, bool]:
@@ -95,7 +95,7 @@ def test_selection_model_agrees_with_metafor_on_random_data(seed):
         if os.environ.get("CI"):
             pytest.fail("Rscript with metafor is required under CI (see .ci/run)")
         pytest.skip("Rscript with metafor not installed")
-    n_sets = int(os.environ.get("SYNTHESIS_SELECTION_N") or (100 if os.environ.get("CI") else 30))
+    n_sets = int(os.environ.get("SYNTHESIS_SELECTION_N") or (20 if os.environ.get("CI") else 30))
     print(f"\nselection differential: seed {seed} (repeat with SYNTHESIS_SELECTION_SEED={seed}), {n_sets} sets")
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
