@@ -58,3 +58,12 @@ def open_page(browser: Any, path: Path, width: int = 1280, height: int = 800) ->
     page.goto(Path(path).resolve().as_uri())
     page.wait_for_load_state("load")
     return page, visit
+
+
+@pytest.fixture(scope="module")
+def seed() -> int:
+    """A fresh seed per run for the live differential tests, printed by each; fix it with SYNTHESIS_DIFF_SEED."""
+    import secrets
+
+    value = os.environ.get("SYNTHESIS_DIFF_SEED")
+    return int(value) if value else secrets.randbelow(2**31)

@@ -49,21 +49,18 @@ is NaN in R above k = 170, see docs/metafor-differences.md).
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
-import subprocess
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from synthesis import effect_sizes, meta_analysis, meta_regression
 from synthesis.meta.case_diagnostics import influence, leave_one_out
 from synthesis.meta.effects import MEASURES
 from synthesis.meta.small_study import begg_test, egger_test, trim_and_fill
+from r_oracle import require_r, run_batch  # tests/ is on sys.path
 
 SCRIPT = Path(__file__).parent / "r" / "differential.R"
 METHODS = ("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
@@ -73,11 +70,6 @@ BIAS_MAX_K = 60  # trimfill and the exact Kendall test in R grow fast with k
 RAW = ("ai", "bi", "ci", "di", "n1i", "n2i", "m1i", "sd1i", "m2i", "sd2i", "xi", "ni", "ri", "yi", "vi")
 
 
-def metafor_available() -> bool:
-    if shutil.which("Rscript") is None:
-        return False
-    probe = subprocess.run(["Rscript", "-e", "library(metafor)"], capture_output=True)
-    return probe.returncode == 0
 
 
 # ---- random data sets ------------------------------------------------------------------------
@@ -257,18 +249,8 @@ def agree(a: float, b: float) -> bool:
     return bool(np.isclose(a, b, rtol=RTOL, atol=ATOL))
 
 
-# ---- the test ------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def seed() -> int:
-    value = os.environ.get("SYNTHESIS_DIFF_SEED")
-    return int(value) if value else secrets.randbelow(2**31)
-
-
 def test_metafor_agrees_on_random_data(tmp_path, seed):
-    if not metafor_available():
-        if os.environ.get("CI"):
-            pytest.fail("Rscript with metafor is required under CI (see .ci/run)")
-        pytest.skip("Rscript with metafor not installed")
+    require_r("metafor")
     n_sets = int(os.environ.get("SYNTHESIS_DIFF_N") or (500 if os.environ.get("CI") else 100))
     print(f"\nmetafor differential: seed {seed} (repeat with SYNTHESIS_DIFF_SEED={seed}), {n_sets} data sets")
     started = time.perf_counter()
@@ -276,14 +258,8 @@ def test_metafor_agrees_on_random_data(tmp_path, seed):
     frames = [generate(rng, i) for i in range(n_sets)]
     batch = pd.concat(frames, ignore_index=True).reindex(
         columns=[*frames[0].columns[:7], *RAW, "x", "g"])
-    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
-    batch.to_csv(src, index=False, float_format="%.17g")
-    run = subprocess.run(["Rscript", str(SCRIPT), str(src), str(dst)], capture_output=True, text=True)
-    assert run.returncode == 0, f"seed {seed}: {run.stderr[-2000:]}"
+    theirs_by_set = run_batch(SCRIPT, batch, tmp_path, seed)
     r_seconds = time.perf_counter() - started
-    theirs_all = pd.read_csv(dst)
-    theirs_by_set = {s: dict(zip(zip(g["quantity"], g["index"]), g["value"].astype(float)))
-                     for s, g in theirs_all.groupby("set")}
     failures, exclusions, compared = [], {}, 0
     for frame in frames:
         set_id = int(frame["set"].iloc[0])

@@ -14,18 +14,17 @@ No exclusions: every quantity metafor returns is compared.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
-from test_metafor_live import agree, metafor_available, seed  # noqa: F401 - seed is a fixture
+from test_metafor_live import agree
 
 from synthesis.errors import DataError
 from synthesis.meta.two_by_two import mantel_haenszel, peto
+from r_oracle import require_r, run_batch  # tests/ is on sys.path
 
 SCRIPT = Path(__file__).parent / "r" / "mh.R"
 #: metafor's name -> ours
@@ -76,22 +75,14 @@ def ours(frame: pd.DataFrame) -> dict[tuple[str, int], float]:
     return out
 
 
-def test_mantel_haenszel_and_peto_agree_with_metafor(tmp_path, seed):  # noqa: F811 - the imported fixture
-    if not metafor_available():
-        if os.environ.get("CI"):
-            pytest.fail("Rscript with metafor is required under CI (see .ci/run)")
-        pytest.skip("Rscript with metafor not installed")
+def test_mantel_haenszel_and_peto_agree_with_metafor(tmp_path, seed):
+    require_r("metafor")
     n_sets = int(os.environ.get("SYNTHESIS_MH_N") or (500 if os.environ.get("CI") else 150))
     print(f"\nrma.mh/rma.peto differential: seed {seed} (repeat with SYNTHESIS_DIFF_SEED={seed}), {n_sets} sets")
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     frames = [generate(rng, i) for i in range(n_sets)]
-    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
-    pd.concat(frames, ignore_index=True).to_csv(src, index=False, float_format="%.17g")
-    run = subprocess.run(["Rscript", str(SCRIPT), str(src), str(dst)], capture_output=True, text=True)
-    assert run.returncode == 0, f"seed {seed}: {run.stderr[-2000:]}"
-    theirs_by_set = {s: dict(zip(zip(g["quantity"], g["index"]), g["value"].astype(float)))
-                     for s, g in pd.read_csv(dst).groupby("set")}
+    theirs_by_set = run_batch(SCRIPT, pd.concat(frames, ignore_index=True), tmp_path, seed)
     failures, compared = [], 0
     for frame in frames:
         set_id = int(frame["set"].iloc[0])

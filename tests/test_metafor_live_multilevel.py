@@ -32,29 +32,21 @@ component at exactly 0). So, as the issue asks when metafor cannot reach 1e-6 on
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
-import subprocess
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from synthesis.meta.multilevel import multilevel_meta_analysis
+from r_oracle import require_r, run_batch  # tests/ is on sys.path
 
 SCRIPT = Path(__file__).parent / "r" / "multilevel.R"
 RTOL, ATOL = 1e-6, 1e-9
 SIGMA2_RTOL, SIGMA2_ATOL = 1e-3, 1e-6  # only where ours has the higher likelihood
 
 
-def r_available() -> bool:
-    if shutil.which("Rscript") is None:
-        return False
-    probe = subprocess.run(["Rscript", "-e", "library(metafor); library(clubSandwich)"], capture_output=True)
-    return probe.returncode == 0
 
 
 def generate(rng: np.random.Generator, set_id: int) -> pd.DataFrame:
@@ -120,29 +112,15 @@ def compare(mine: dict, theirs: dict) -> tuple[list[str], bool]:
     return failures, short
 
 
-@pytest.fixture(scope="module")
-def seed() -> int:
-    value = os.environ.get("SYNTHESIS_DIFF_SEED")
-    return int(value) if value else secrets.randbelow(2**31)
-
-
 def test_rma_mv_and_clubsandwich_agree_on_random_data(tmp_path, seed):
-    if not r_available():
-        if os.environ.get("CI"):
-            pytest.fail("Rscript with metafor and clubSandwich is required under CI (see .ci/run)")
-        pytest.skip("Rscript with metafor and clubSandwich not installed")
+    require_r("metafor", "clubSandwich")
     n_sets = int(os.environ.get("SYNTHESIS_ML_DIFF_N") or (100 if os.environ.get("CI") else 10))
     print(f"\nrma.mv differential: seed {seed} (repeat with SYNTHESIS_DIFF_SEED={seed}), {n_sets} data sets")
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     frames = [generate(rng, i) for i in range(n_sets)]
-    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
-    pd.concat(frames, ignore_index=True).to_csv(src, index=False, float_format="%.17g")
-    run = subprocess.run(["Rscript", str(SCRIPT), str(src), str(dst)], capture_output=True, text=True)
-    assert run.returncode == 0, f"seed {seed}: {run.stderr[-2000:]}"
+    theirs_by_set = run_batch(SCRIPT, pd.concat(frames, ignore_index=True), tmp_path, seed)
     r_seconds = time.perf_counter() - started
-    theirs_by_set = {s: dict(zip(zip(g["quantity"], g["index"]), g["value"].astype(float)))
-                     for s, g in pd.read_csv(dst).groupby("set")}
     failures, short_sets, unfitted = [], 0, 0
     for frame in frames:
         set_id = int(frame["set"].iloc[0])

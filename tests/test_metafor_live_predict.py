@@ -19,18 +19,16 @@ tau² of about 1e-12 on the boundary by step halving; I² multiplies that by 100
 from __future__ import annotations
 
 import os
-import secrets
-import subprocess
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from synthesis import cumulative, meta_analysis, meta_regression
-from test_metafor_live import agree, metafor_available  # tests/ is on sys.path (rootless test modules)
+from test_metafor_live import agree  # tests/ is on sys.path
+from r_oracle import require_r, run_batch  # tests/ is on sys.path
 
 SCRIPT = Path(__file__).parent / "r" / "predict.R"
 METHODS = ("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
@@ -101,29 +99,15 @@ def excluded(quantity: str, index: int, mine: dict, theirs: dict) -> str | None:
     return None
 
 
-@pytest.fixture(scope="module")
-def seed() -> int:
-    value = os.environ.get("SYNTHESIS_DIFF_SEED")
-    return int(value) if value else secrets.randbelow(2**31)
-
-
 def test_predict_and_cumul_agree_with_metafor(tmp_path, seed):
-    if not metafor_available():
-        if os.environ.get("CI"):
-            pytest.fail("Rscript with metafor is required under CI (see .ci/run)")
-        pytest.skip("Rscript with metafor not installed")
+    require_r("metafor")
     n_sets = int(os.environ.get("SYNTHESIS_PREDICT_N") or (300 if os.environ.get("CI") else 30))
     print(f"\npredict/cumul differential: seed {seed} (repeat with SYNTHESIS_DIFF_SEED={seed}), {n_sets} data sets")
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     frames = [generate(rng, i) for i in range(n_sets)]
-    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
-    pd.concat(frames, ignore_index=True).to_csv(src, index=False, float_format="%.17g")
-    run = subprocess.run(["Rscript", str(SCRIPT), str(src), str(dst)], capture_output=True, text=True)
-    assert run.returncode == 0, f"seed {seed}: {run.stderr[-2000:]}"
+    theirs_by_set = run_batch(SCRIPT, pd.concat(frames, ignore_index=True), tmp_path, seed)
     r_seconds = time.perf_counter() - started
-    theirs_by_set = {s: dict(zip(zip(g["quantity"], g["index"]), g["value"].astype(float)))
-                     for s, g in pd.read_csv(dst).groupby("set")}
     failures, exclusions, compared = [], {}, 0
     for frame in frames:
         set_id = int(frame["set"].iloc[0])

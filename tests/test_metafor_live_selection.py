@@ -42,7 +42,7 @@ from synthesis import meta_analysis, meta_regression
 from synthesis.meta.precision_effect import pet_peese
 from synthesis.meta.selection import selection_model
 from test_selection import batch_frame, run_r
-from test_metafor_live import metafor_available
+from r_oracle import require_r  # tests/ is on sys.path
 
 RTOL, ATOL = 1e-6, 1e-6
 
@@ -91,10 +91,7 @@ def seed() -> int:
 
 
 def test_selection_model_agrees_with_metafor_on_random_data(seed):
-    if not metafor_available():
-        if os.environ.get("CI"):
-            pytest.fail("Rscript with metafor is required under CI (see .ci/run)")
-        pytest.skip("Rscript with metafor not installed")
+    require_r("metafor")
     n_sets = int(os.environ.get("SYNTHESIS_SELECTION_N") or (20 if os.environ.get("CI") else 30))
     print(f"\nselection differential: seed {seed} (repeat with SYNTHESIS_SELECTION_SEED={seed}), {n_sets} sets")
     started = time.perf_counter()
