@@ -123,6 +123,8 @@ def generate(rng: np.random.Generator, set_id: int) -> pd.DataFrame:
     frame["x"] = np.round(rng.normal(0, 1, k), 3)
     groups = np.array(list("abc"))[rng.integers(0, 3, k)]
     groups[:2] = "a"  # a reference level with two studies; sometimes a level of one study (bug 3)
+    if (groups == "a").all():  # a factor of one level is not a moderator (R's contrasts fail)
+        groups[-1] = "b"
     frame["g"] = groups
     frame.insert(0, "set", set_id)
     frame.insert(1, "measure", measure)
