@@ -9,7 +9,12 @@ ONE ``Rscript tests/r/mh.R`` call and every quantity is compared at rtol 1e-6
 Seed: fresh on every run and printed; ``SYNTHESIS_DIFF_SEED=<n>`` repeats a run.
 Size: ``SYNTHESIS_MH_N`` data sets (default 500 under ``CI``, else 150).
 Without R: skipped locally, a failure under ``CI``.
-No exclusions: every quantity metafor returns is compared.
+One exclusion, narrow: ``zval`` when both estimates are 0 up to round-off
+(|beta| < 1e-12 on both sides, agreeing). Then z is a ratio of two round-off
+values: with events in every participant of both arms the risk ratio is exactly
+1, metafor's log(R/S) gives -1.1e-16 over a standard error of 8.9e-10 (itself
+0 up to round-off), a z of -1.2e-7, where ours is 0 (seed 1988003551, set 144).
+The estimate, the standard error and the p-value are still compared.
 """
 from __future__ import annotations
 
@@ -75,6 +80,12 @@ def ours(frame: pd.DataFrame) -> dict[tuple[str, int], float]:
     return out
 
 
+def _roundoff_z(key: tuple[str, int], mine: dict, theirs: dict) -> bool:
+    """z of an estimate that is 0 up to round-off on both sides (the one exclusion)."""
+    betas = mine.get(("beta", 0), np.nan), theirs.get(("beta", 0), np.nan)
+    return key == ("zval", 0) and all(abs(b) < 1e-12 for b in betas)
+
+
 def test_mantel_haenszel_and_peto_agree_with_metafor(tmp_path, seed):
     require_r("metafor")
     n_sets = int(os.environ.get("SYNTHESIS_MH_N") or (500 if os.environ.get("CI") else 150))
@@ -93,7 +104,7 @@ def test_mantel_haenszel_and_peto_agree_with_metafor(tmp_path, seed):
         for key in sorted(set(mine) | set(theirs)):
             got, expected = mine.get(key, np.nan), theirs.get(key, np.nan)
             compared += 1
-            if not agree(got, expected):
+            if not agree(got, expected) and not _roundoff_z(key, mine, theirs):
                 spec = frame.iloc[0]
                 failures.append(f"set {set_id} ({spec['method']} {spec['measure']}, add {spec['add']}, "
                                 f"to {spec['to']}, k {len(frame)}): {key[0]}[{key[1]}] ours {got!r} "
