@@ -202,8 +202,10 @@ def favours_labels(ax: Any, refline: float, favours: tuple[str, str] | None, dir
     left, right = (comparison, intervention) if direction != "lower_is_better" else (intervention, comparison)
     xy_axis = ("data", "axes fraction")
     for text, offset, ha in ((f"← Favours {left}", -4, "right"), (f"Favours {right} →", 4, "left")):
-        ax.annotate(text, xy=(refline, 0), xycoords=xy_axis, xytext=(offset, -24), textcoords="offset points",
-                    ha=ha, va="top", fontsize=10, color="#333333", annotation_clip=False)
+        label = ax.annotate(text, xy=(refline, 0), xycoords=xy_axis, xytext=(offset, -24),
+                            textcoords="offset points", ha=ha, va="top", fontsize=10, color="#333333",
+                            annotation_clip=False)
+        label.set_in_layout(False)  # may run under the neighbouring columns, which are empty there
     ax.xaxis.labelpad = 18
 
 
