@@ -179,9 +179,9 @@ def test_every_interval_names_the_level_in_use():
     assert not any("95%" in t for t in texts)
     assert "(90% CI" in alt_text(forest_plot(_result(level=0.9)))
     t = pd.DataFrame({"strategy": ["A", "B"], "estimate": [0.1, 0.3], "ci_lb": [-0.1, 0.1], "ci_ub": [0.3, 0.5]})
-    assert strategy_plot(t, level=0.8).axes[1].get_xlabel() == "Effect (bars: 80% credible intervals)"
+    assert strategy_plot(t, level=0.8).axes[1].get_xlabel() == "Effect\n(bars: 80% credible intervals)"
     assert moderator_plot(t.rename(columns={"strategy": "label"}), level=0.9).axes[1].get_xlabel() == \
-        "Difference in effect (bars: 90% confidence intervals)"
+        "Difference in effect\n(bars: 90% confidence intervals)"
 
 
 @pytest.mark.parametrize(("higher_is_better", "side"), [(True, 0.1), (False, -0.1)])

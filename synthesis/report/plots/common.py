@@ -212,9 +212,12 @@ def favours_labels(ax: Any, refline: float, favours: tuple[str, str] | None, dir
 def rows_interval_label(xlabel: str, level: float, kind: str = "confidence") -> str:
     """An x label that says what the bars are, at the level in use (never a hard-coded 95%).
 
+    The level goes on a second line, so a long label still fits under the axis.
+
     Examples
     --------
-    >>> rows_interval_label("Odds ratio", 0.9)
-    'Odds ratio (bars: 90% confidence intervals)'
+    >>> print(rows_interval_label("Odds ratio", 0.9))
+    Odds ratio
+    (bars: 90% confidence intervals)
     """
-    return f"{xlabel} (bars: {level_percent(level)} {kind} intervals)"
+    return f"{xlabel}\n(bars: {level_percent(level)} {kind} intervals)"
