@@ -162,7 +162,7 @@ def test_forest_favours_labels_follow_the_direction(direction):
     assert set(labels) == {left, right}
     assert labels[left].get_ha() == "right" and labels[right].get_ha() == "left"   # either side of no effect
     better = "practice facilitation" if direction == "higher_is_better" else "usual care"
-    assert alt_text(fig).endswith(f"favouring {better}.")       # the pooled CI (0.05 to 0.49) excludes 0
+    assert f"(95% CI 0.05 to 0.49), favouring {better}; in a new setting" in alt_text(fig)   # the CI excludes 0
     assert not any("Favours" in t for t in _texts(forest_plot(_result())))   # no labels without names
 
 

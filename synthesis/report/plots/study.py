@@ -157,6 +157,9 @@ def forest_plot(result: Any = None, *, yi: Any = None, vi: Any = None, labels: S
             ax_r.text(1.0, yd, "100%", va="center", ha="right", fontweight="bold", family="monospace")
             finding = (f" Pooled estimate {number(est, digits, transform)} ({lev} CI "
                        f"{interval(slb, sub, digits, transform)})")
+            if favours and refline is not None and (slb > refline or sub < refline):
+                upper = (slb > refline) == (direction != "lower_is_better")
+                finding += f", favouring {short_name(favours[0] if upper else favours[1])}"
             ymin = yd - 0.7
             pl, pu = get(summ, "pi_lb"), get(summ, "pi_ub")
             if show_pi and finite(pl) and finite(pu):
@@ -170,9 +173,6 @@ def forest_plot(result: Any = None, *, yi: Any = None, vi: Any = None, labels: S
                 finding += (f"; in a new setting the effect is expected between {number(pl, digits, transform)}"
                             f" and {number(pu, digits, transform)}")
                 ymin = yp - 0.7
-            if favours and refline is not None and (slb > refline or sub < refline):
-                upper = (slb > refline) == (direction != "lower_is_better")
-                finding += f", favouring {short_name(favours[0] if upper else favours[1])}"
             finding += "."
         if refline is not None:
             ax.axvline(refline, color="#555555", linestyle="--", linewidth=1, zorder=1)
