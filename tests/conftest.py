@@ -60,6 +60,39 @@ def open_page(browser: Any, path: Path, width: int = 1280, height: int = 800) ->
     return page, visit
 
 
+REPO = Path(__file__).resolve().parents[1]
+#: axe-core's browser bundle, fetched by .ci/run (``npm pack axe-core@4``) into a gitignored folder
+AXE_JS = Path(os.environ.get("AXE_CORE_JS", REPO / ".cache" / "axe-core" / "axe.min.js"))
+
+
+@pytest.fixture(scope="session")
+def axe_js() -> Path:
+    """The axe-core script to inject into a page (skips when missing; fails under CI)."""
+    if not AXE_JS.is_file():
+        _missing(f"axe-core at {AXE_JS}")
+    return AXE_JS
+
+
+@pytest.fixture(scope="session")
+def shipped_project(tmp_path_factory) -> Path:
+    """Every shipped review run once by the real pipeline, in a temporary copy of the project.
+
+    Shared by the modules that read the published reports (pipeline behaviour, the page in a
+    browser), so the reviews are executed once per test session.
+    """
+    import io
+
+    from synthesis.cli.run_commands import run_reviews
+
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(REPO / "reviews", root / "reviews")
+    shutil.copytree(REPO / "notebooks", root / "notebooks")
+    out = io.StringIO()
+    code = run_reviews([], root, [], jobs=2, force=False, out=out)
+    assert code == 0, out.getvalue()
+    return root
+
+
 @pytest.fixture(scope="module")
 def seed() -> int:
     """A fresh seed per run for the live differential tests, printed by each; fix it with SYNTHESIS_DIFF_SEED."""

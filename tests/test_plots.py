@@ -47,7 +47,7 @@ def test_forest_from_result_object():
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert "<script>alert(1)</script>" in texts                  # labels drawn as text
     assert "0.80 [0.21, 1.39]" in texts                           # 0.8 +- 1.959964 * 0.3
-    assert "30.0%" in texts and "100%" in texts and "Prediction interval" in texts
+    assert "30.0%" in texts and "100%" in texts and "95% prediction interval" in texts
     assert "Random-effects model (REML)" in texts
 
 
@@ -147,31 +147,102 @@ def test_moderator_plot_rows_and_subgroups():
         moderator_plot(t.assign(estimate=np.nan))
 
 
+def _texts(fig):
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+@pytest.mark.parametrize("direction", ["higher_is_better", "lower_is_better"])
+def test_forest_favours_labels_follow_the_direction(direction):
+    fig = forest_plot(_result(), favours=("Practice facilitation", "Usual care, without a facilitator"),
+                      direction=direction)
+    ax = fig.axes[1]
+    labels = {a.get_text(): a for a in ax.texts if "Favours" in a.get_text()}
+    left, right = (("← Favours usual care", "Favours practice facilitation →") if direction == "higher_is_better"
+                   else ("← Favours practice facilitation", "Favours usual care →"))
+    assert set(labels) == {left, right}
+    assert labels[left].get_ha() == "right" and labels[right].get_ha() == "left"   # either side of no effect
+    better = "practice facilitation" if direction == "higher_is_better" else "usual care"
+    assert f"(95% CI 0.05 to 0.49), favouring {better}; in a new setting" in alt_text(fig)   # the CI excludes 0
+    assert not any("Favours" in t for t in _texts(forest_plot(_result())))   # no labels without names
+
+
+@pytest.mark.parametrize(("method", "label"), [("EE", "Common-effect model"), ("FE", "Common-effect model"),
+                                               ("MH", "Common-effect model (Mantel-Haenszel)"),
+                                               ("DL", "Random-effects model (DL)")])
+def test_forest_model_label_matches_the_model(method, label):
+    assert label in _texts(forest_plot(_result(method=method)))
+
+
+def test_every_interval_names_the_level_in_use():
+    texts = _texts(forest_plot(_result(level=0.9)))
+    assert "Estimate [90% CI]" in texts and "90% prediction interval" in texts
+    assert not any("95%" in t for t in texts)
+    assert "(90% CI" in alt_text(forest_plot(_result(level=0.9)))
+    t = pd.DataFrame({"strategy": ["A", "B"], "estimate": [0.1, 0.3], "ci_lb": [-0.1, 0.1], "ci_ub": [0.3, 0.5]})
+    assert strategy_plot(t, level=0.8).axes[1].get_xlabel() == "Effect\n(bars: 80% credible intervals)"
+    assert moderator_plot(t.rename(columns={"strategy": "label"}), level=0.9).axes[1].get_xlabel() == \
+        "Difference in effect\n(bars: 90% confidence intervals)"
+
+
+@pytest.mark.parametrize(("higher_is_better", "side"), [(True, 0.1), (False, -0.1)])
+def test_mid_line_on_the_side_that_matters(higher_is_better, side):
+    t = pd.DataFrame({"strategy": ["A", "B"], "estimate": [0.1, -0.3], "ci_lb": [-0.1, -0.5],
+                      "ci_ub": [0.3, -0.1]})
+    ax = strategy_plot(t, mid=0.1, higher_is_better=higher_is_better).axes[1]
+    mid_lines = [line.get_xdata()[0] for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert mid_lines == [pytest.approx(side)]
+
+
 def test_figure_to_html_embeds_png_with_escaped_alt():
     fig = forest_plot(_result())
-    out = figure_to_html(fig, alt='Effect "big" & <b>bold</b>', caption="Figure 1 <i>")
+    out = figure_to_html(fig, alt='Effect "big" & <b>bold</b>', caption="Figure 1 <i>", fmt="png")
     soup = BeautifulSoup(out, "html.parser")
     img = soup.find("img")
     assert img["alt"] == 'Effect "big" & <b>bold</b>'          # round-trips as text
     assert "<b>" not in out.split('alt="')[1].split('"')[0]
     assert soup.find("figcaption").text == "Figure 1 <i>" and soup.find("i") is None
-    png = _png(out)
-    width = int.from_bytes(png[16:20], "big")
-    assert img["width"] == str(width) and f"max-width:{width}px" in img["style"] and "width:100%" in img["style"]
+    _png(out)
+    width = round(fig.get_size_inches()[0] * 96)                   # natural size in CSS pixels
+    assert img["width"] == str(width) and f"max-width:{width}px" in soup.find("figure")["style"]
     assert not re.search(r"(src|href)=\"https?://", out)
     # default alt text is the figure's own; no caption -> no figcaption
-    default = figure_to_html(fig)
+    default = figure_to_html(fig, fmt="png")
     assert BeautifulSoup(default, "html.parser").find("img")["alt"] == alt_text(fig)
     assert "<figcaption>" not in default
+
+
+def test_figure_to_html_inline_svg_keeps_text_and_unique_ids():
+    fig = forest_plot(_result(), favours=("tutoring", "usual teaching"))
+    out = figure_to_html(fig, alt='Effect "big" & <b>bold</b>')
+    soup = BeautifulSoup(out, "html.parser")
+    holder = soup.find(attrs={"role": "img"})
+    assert holder["aria-label"] == 'Effect "big" & <b>bold</b>' and holder.find("svg") is not None
+    texts = [t.get_text() for t in soup.find_all("text")]
+    assert "<script>alert(1)</script>" in texts and soup.find("script") is None   # text as escaped text
+    assert "Favours tutoring →" in texts and "← Favours usual teaching" in texts
+    assert "<?xml" not in out and "<metadata" not in out and "http://www.w3.org/1999/02/22-rdf" not in out
+    ids = [tag["id"] for tag in soup.find_all(id=True)]
+    assert ids and len(ids) == len(set(ids))
+    prefix = ids[0].split("-")[0] + "-"
+    assert all(i.startswith(prefix) for i in ids)
+    other = BeautifulSoup(figure_to_html(funnel_plot(YI, VI)), "html.parser")
+    assert not {tag["id"] for tag in other.find_all(id=True)} & set(ids)   # two figures, no shared id
+    # never narrower than the width that keeps the smallest text (10 pt) at 11 px
+    body = soup.find(class_="syn-figure-body")
+    assert body["style"] == f"min-width:{int(np.ceil(fig.get_size_inches()[0] * 72 * 1.1))}px"
+    again = forest_plot(_result(), favours=("tutoring", "usual teaching"))
+    assert figure_to_html(again, alt='Effect "big" & <b>bold</b>') == out          # deterministic
 
 
 def test_figure_to_html_requires_alt_and_dpi_scales():
     with pytest.raises(DataError, match="alt text"):
         figure_to_html(Figure())
     fig = funnel_plot(YI, VI)
-    small = int.from_bytes(_png(figure_to_html(fig, dpi=50))[16:20], "big")
-    large = int.from_bytes(_png(figure_to_html(fig, dpi=100))[16:20], "big")
+    small = int.from_bytes(_png(figure_to_html(fig, dpi=50, fmt="png"))[16:20], "big")
+    large = int.from_bytes(_png(figure_to_html(fig, dpi=100, fmt="png"))[16:20], "big")
     assert large == pytest.approx(2 * small, abs=2)
+    with pytest.raises(DataError, match="fmt"):
+        figure_to_html(fig, fmt="gif")
 
 
 def test_palette_is_okabe_ito():

@@ -37,13 +37,9 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    root = tmp_path_factory.mktemp("project")
-    shutil.copytree(REPO / "reviews", root / "reviews")
-    shutil.copytree(REPO / "notebooks", root / "notebooks")
-    code, out = run(root)
-    assert code == 0, out
-    return root
+def project(shipped_project):
+    """The cold run of every shipped review (conftest, once per session)."""
+    return shipped_project
 
 
 def test_every_review_published_with_four_files(project):

@@ -4,7 +4,10 @@ Two pages per version: ``report.html`` for policymakers (no code, no prompts,
 cells tagged ``analyst`` or ``parameters`` removed) and ``analysis.html`` for
 analysts (every cell with its code). Both use the ``offline`` template
 (``templates/offline/``): no script, style sheet or font is loaded from a
-server, and images are embedded.
+server, and images are embedded. ``report.html`` carries only the report's own
+stylesheet (``synthesis/report/templates/report.css``), not JupyterLab's: its
+outputs are the report's HTML and inline SVG figures, which keeps the page
+small enough for a phone (the shipped reviews stay under 300 KB).
 
 Examples
 --------
@@ -72,14 +75,19 @@ def render_html(executed: str | os.PathLike[str], out_path: str | os.PathLike[st
     nb = nbformat.read(str(executed), as_version=4)
     if title:
         nb.metadata["title"] = title
+    from traitlets.config import Config
+
+    # the policymaker page shows no code, so it needs no syntax-highlighting CSS either
+    config = Config({"CSSHTMLHeaderPreprocessor": {"enabled": not report}})
     exporter = HTMLExporter(template_name="offline", extra_template_basedirs=_template_dirs(),
-                            embed_images=True, exclude_anchor_links=True)
+                            embed_images=True, exclude_anchor_links=True, config=config)
     if report:
         exporter.exclude_input = True
         exporter.exclude_input_prompt = True
         exporter.exclude_output_prompt = True
         remover = TagRemovePreprocessor(remove_cell_tags=set(REPORT_REMOVE_TAGS), enabled=True)
         exporter.register_preprocessor(remover, enabled=True)
-    resources = {"synthesis_css": REPORT_CSS.read_text(encoding="utf-8") if REPORT_CSS.is_file() else ""}
+    resources = {"synthesis_css": REPORT_CSS.read_text(encoding="utf-8") if REPORT_CSS.is_file() else "",
+                 "policy_page": report}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
     Path(out_path).write_text(body, encoding="utf-8")

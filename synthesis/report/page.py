@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from synthesis.analysis import ReviewAnalysis, _spec_get, analyse_review, strategy_ranking
 from synthesis.grading.measures import back_transform, measure_words
+from synthesis.numbers import level_percent
 from synthesis.report import plots
 from synthesis.report.appendix import NATURAL_UNITS_METHODS, methods_section
 from synthesis.report.changes import changes_since
@@ -133,9 +134,9 @@ def where_it_works(a: ReviewAnalysis) -> Fragment:
         parts.append(strategy_table(ranking, label="strategy", higher_is_better=higher_is_better,
                                     transform=transform))
         fig = plots.strategy_plot(ranking, label="strategy", higher_is_better=higher_is_better, mid=mid,
-                                  transform=transform)
+                                  transform=transform, level=a.bayes.level)
         parts.append(plots.figure_to_html(fig, caption="Strategies ranked by their estimated effect, "
-                                          "with 95% credible intervals."))
+                                          f"with {level_percent(a.bayes.level)} credible intervals."))
     if a.moderators is not None or a.subgroups is not None:
         sub = a.subgroups
         sub_label = None
@@ -148,7 +149,7 @@ def where_it_works(a: ReviewAnalysis) -> Fragment:
         table = a.moderators if a.moderators is not None and len(a.moderators) else None
         plot_table = (sub.table.reset_index().rename(columns={sub.by: "level"}) if sub is not None else table)
         if plot_table is not None and len(plot_table):
-            fig = plots.moderator_plot(plot_table, transform=transform,
+            fig = plots.moderator_plot(plot_table, transform=transform, level=a.meta.level,
                                        xlabel=("Pooled effect in each subgroup" if sub is not None
                                                else "Difference in effect"))
             parts.append(plots.figure_to_html(fig))
@@ -161,15 +162,17 @@ def figures(a: ReviewAnalysis) -> Fragment:
 
     Examples
     --------
-    >>> figures(_example()).count('<img ')
+    >>> figures(_example()).count('role="img"')
     3
     """
     meta, spec, measure = a.meta, a.spec, _measure(a)
     transform = back_transform(measure)
     words = measure_words(measure)
     out = []
+    favours = (_spec_get(spec, "question.intervention"), _spec_get(spec, "question.comparison"))
     forest = plots.forest_plot(meta, labels=list(meta.labels), transform=transform, xlabel=words.label,
-                               refline=0.0, level=meta.level, summary_label="Pooled estimate (random effects)")
+                               refline=0.0, level=meta.level, direction=_direction(a),
+                               favours=favours if all(favours) else None)
     out.append(plots.figure_to_html(forest, caption="Forest plot: each study's effect with its confidence "
                                     "interval; the diamond is the pooled estimate and the bar below it the "
                                     "prediction interval for a new setting."))

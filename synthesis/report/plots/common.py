@@ -5,16 +5,13 @@ Every plotting function of :mod:`synthesis.report.plots` returns a
 Agg canvas renders it), in the Okabe-Ito colour-blind-safe palette (Okabe &
 Ito 2008, *Color Universal Design*), with fonts large enough to print. Each
 figure carries an alt text that states its finding (:func:`alt_text`), which
-:func:`figure_to_html` uses to embed the figure as a PNG data URI through the
-``figure.html.j2`` template. Numbers in alt texts, legends and labels are
+:func:`synthesis.report.plots.embed.figure_to_html` uses to embed the figure
+in the page. Numbers in alt texts, legends and labels are
 shown with :mod:`synthesis.numbers`, like everywhere else on the page.
 """
 from __future__ import annotations
 
-import base64
-import io
 import math
-import struct
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,9 +23,9 @@ from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
 from synthesis.errors import DataError
-from synthesis.report.templating import Fragment, render_template
+from synthesis.numbers import level_percent
 
-__all__ = ["OKABE_ITO", "STYLE", "alt_text", "figure_to_html"]
+__all__ = ["OKABE_ITO", "STYLE", "alt_text", "short_name"]
 
 #: Okabe-Ito palette (colour-blind safe)
 OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
@@ -36,7 +33,9 @@ OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "gr
 #: matplotlib settings applied while a figure is built (print-readable sizes)
 STYLE = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "xtick.labelsize": 10,
          "ytick.labelsize": 10, "legend.fontsize": 10, "axes.spines.top": False,
-         "axes.spines.right": False, "svg.fonttype": "none"}
+         "axes.spines.right": False, "svg.fonttype": "none", "svg.hashsalt": "synthesis",
+         "font.sans-serif": ["DejaVu Sans", "Liberation Sans", "Arial"],
+         "font.monospace": ["DejaVu Sans Mono", "Liberation Mono", "Courier New"]}
 #: funnel contour bands from the outermost inwards (metafor: gray75, gray55), and outside them
 _BAND_GREYS = ["#BFBFBF", "#8C8C8C", "#A6A6A6", "#737373", "#595959"]
 _OUTSIDE = "#DEDEDE"
@@ -159,30 +158,66 @@ def z_value(level: float) -> float:
     return float(stats.norm.ppf(1 - (1 - lev) / 2))
 
 
-def _png_size(png: bytes) -> tuple[int, int]:
-    return struct.unpack(">II", png[16:24])
+def short_name(text: str, n: int = 32) -> str:
+    """A review's intervention or comparison as short enough for a figure's "favours ..." label.
 
-
-def figure_to_html(fig: Figure, alt: str | None = None, caption: str | None = None, *, dpi: int = 110) -> Fragment:
-    """Embed a figure as ``<figure><img src="data:image/png;base64,..."></figure>``.
-
-    The image scales to the page width (``width:100%``) but never beyond its
-    natural size. ``alt`` (default: the figure's own :func:`alt_text`) and
-    ``caption`` are HTML-escaped. A ``<figcaption>`` is written only when a
-    caption is given, so screen readers do not read the alt text twice.
+    The text is cut at its first bracket, comma or semicolon, then at a word
+    boundary before ``n`` characters; the first letter is lowercased unless the
+    first word is an acronym.
 
     Examples
     --------
-    >>> fig = new_figure(2, 2)
-    >>> figure_to_html(fig, "A <b>blank</b> figure").startswith('<figure class="syn-figure"><img src="data:image/png;base64,')
-    True
+    >>> short_name("Usual care, without a facilitator")
+    'usual care'
+    >>> short_name("implementation strategies (audit and feedback, reminders)")
+    'implementation strategies'
+    >>> short_name("The same subject taught conventionally in secondary schools")
+    'the same subject taught…'
+    >>> short_name("CBT programmes")
+    'CBT programmes'
     """
-    alt = alt if alt is not None else alt_text(fig)
-    if not alt:
-        raise DataError("figure_to_html needs alt text that states what the figure shows")
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, facecolor="white", metadata={"Software": None})
-    png = buf.getvalue()
-    width, height = _png_size(png)
-    data = base64.b64encode(png).decode("ascii")
-    return render_template("figure.html.j2", data=data, alt=alt, width=width, height=height, caption=caption)
+    text = " ".join(str(text).split())
+    for stop in (" (", ",", ";"):
+        text = text.split(stop, 1)[0]
+    text = text.strip()
+    if len(text) > n:
+        text = text[: n - 1].rsplit(" ", 1)[0].rstrip(" ,;:-") + "…"
+    first = text.split(" ", 1)[0]
+    if len(first) > 1 and not first[1].isupper():
+        text = text[:1].lower() + text[1:]
+    return text
+
+
+def favours_labels(ax: Any, refline: float, favours: tuple[str, str] | None, direction: str) -> None:
+    """Write "← Favours ..." and "Favours ... →" under the x axis, either side of the line of no effect.
+
+    ``favours`` is ``(intervention, comparison)``; with ``direction`` =
+    ``"higher_is_better"`` the intervention is favoured to the right of
+    ``refline``, with ``"lower_is_better"`` to the left. Nothing is drawn
+    without ``favours``.
+    """
+    if not favours:
+        return
+    intervention, comparison = (truncate(short_name(s), 60) for s in favours)
+    left, right = (comparison, intervention) if direction != "lower_is_better" else (intervention, comparison)
+    xy_axis = ("data", "axes fraction")
+    for text, offset, ha in ((f"← Favours {left}", -4, "right"), (f"Favours {right} →", 4, "left")):
+        label = ax.annotate(text, xy=(refline, 0), xycoords=xy_axis, xytext=(offset, -24),
+                            textcoords="offset points", ha=ha, va="top", fontsize=10, color="#333333",
+                            annotation_clip=False)
+        label.set_in_layout(False)  # may run under the neighbouring columns, which are empty there
+    ax.xaxis.labelpad = 18
+
+
+def rows_interval_label(xlabel: str, level: float, kind: str = "confidence") -> str:
+    """An x label that says what the bars are, at the level in use (never a hard-coded 95%).
+
+    The level goes on a second line, so a long label still fits under the axis.
+
+    Examples
+    --------
+    >>> print(rows_interval_label("Odds ratio", 0.9))
+    Odds ratio
+    (bars: 90% confidence intervals)
+    """
+    return f"{xlabel}\n(bars: {level_percent(level)} {kind} intervals)"

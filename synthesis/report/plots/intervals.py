@@ -10,7 +10,8 @@ from matplotlib.figure import Figure
 
 from synthesis.errors import DataError
 from synthesis.numbers import interval, number, probability
-from synthesis.report.plots.common import OKABE_ITO, STYLE, finish_rows_axis, finite, new_figure, set_alt, truncate
+from synthesis.report.plots.common import (OKABE_ITO, STYLE, finish_rows_axis, finite, new_figure,
+                                          rows_interval_label, set_alt, truncate)
 
 __all__ = ["strategy_plot", "moderator_plot"]
 
@@ -53,12 +54,15 @@ def _interval_plot(labels: Sequence[str], est: np.ndarray, lb: np.ndarray, ub: n
         ax.scatter(est, ypos, s=55, color=colour, edgecolors="black", linewidths=0.6, zorder=3)
         if refline is not None:
             ax.axvline(refline, color="#555555", linestyle="--", linewidth=1, zorder=1)
+        # the MID's label points away from no effect, and "No effect" away from the MID
+        outward = "left" if not (finite(mid) and float(mid) < 0) else "right"
+        inward = "right" if outward == "left" else "left"
         if finite(mid) and float(mid) != 0:
             ax.axvline(float(mid), color=OKABE_ITO["vermillion"], linestyle=":", linewidth=2, zorder=1)
-            ax.text(float(mid), n + 0.75, " Minimal important difference", color="#A04000", ha="left",
-                    va="center", fontsize=9)
+            ax.text(float(mid), n + 0.75, " Minimal important difference ", color="#A04000", ha=outward,
+                    va="center", fontsize=10)
         if refline is not None:
-            ax.text(refline, n + 0.75, "No effect ", color="#333333", ha="right", va="center", fontsize=9)
+            ax.text(refline, n + 0.75, " No effect ", color="#333333", ha=inward, va="center", fontsize=10)
         finish_rows_axis(fig, ax, (0.4, n + 1.1), xlabel, transform, title)
     return fig
 
@@ -73,7 +77,8 @@ def _interval_columns(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.n
 
 def strategy_plot(table: pd.DataFrame, *, label: str | None = None, higher_is_better: bool = True,
                   mid: float | None = None, refline: float | None = 0.0, xlabel: str = "Effect",
-                  transform: Callable[[float], float] | None = None, title: str | None = None) -> Figure:
+                  transform: Callable[[float], float] | None = None, title: str | None = None,
+                  level: float = 0.95) -> Figure:
     """Strategies ranked by estimated effect, each with its interval (not a bare rank).
 
     Parameters
@@ -83,7 +88,10 @@ def strategy_plot(table: pd.DataFrame, *, label: str | None = None, higher_is_be
         index), ``estimate``/``mean``, ``ci_lb``/``eti_lb``/``hdi_lb`` and the
         matching upper bound; optional ``prob_best`` (0-1) shown on the right.
     higher_is_better : bool
-        Ranking direction.
+        Ranking direction, and the side of no effect on which the minimal
+        important difference ``mid`` (a magnitude) is drawn.
+    level : float
+        Level of the credible intervals, named in the axis label.
 
     Examples
     --------
@@ -102,8 +110,10 @@ def strategy_plot(table: pd.DataFrame, *, label: str | None = None, higher_is_be
     right = None
     if pb is not None:
         right = [probability(float(table[pb].iloc[i])) for i in order]
-    fig = _interval_plot(labels, est[order], lb[order], ub[order], xlabel=xlabel, refline=refline,
-                         mid=mid, transform=transform, right=right,
+    signed_mid = None if not finite(mid) else (abs(float(mid)) if higher_is_better else -abs(float(mid)))
+    fig = _interval_plot(labels, est[order], lb[order], ub[order],
+                         xlabel=rows_interval_label(xlabel, level, "credible"), refline=refline,
+                         mid=signed_mid, transform=transform, right=right,
                          right_header="Chance best" if right else None, colour=OKABE_ITO["blue"], title=title)
     top = order[0]
     alt = (f"Strategies ranked by estimated effect: {table[lab_col].iloc[top]} ranks first with "
@@ -116,7 +126,7 @@ def strategy_plot(table: pd.DataFrame, *, label: str | None = None, higher_is_be
 
 def moderator_plot(table: pd.DataFrame, *, xlabel: str = "Difference in effect",
                    refline: float | None = 0.0, transform: Callable[[float], float] | None = None,
-                   title: str | None = None) -> Figure:
+                   title: str | None = None, level: float = 0.95) -> Figure:
     """Moderator or subgroup estimates with intervals.
 
     Parameters
@@ -126,6 +136,8 @@ def moderator_plot(table: pd.DataFrame, *, xlabel: str = "Difference in effect",
         ``estimate``, ``ci_lb``, ``ci_ub``; as ``analysis.moderator_table``)
         or subgroup rows (``level``/``subgroup``, ``estimate``, ``ci_lb``,
         ``ci_ub``, optional ``k``). Rows without an estimate are skipped.
+    level : float
+        Level of the confidence intervals, named in the axis label.
 
     Examples
     --------
@@ -154,7 +166,8 @@ def moderator_plot(table: pd.DataFrame, *, xlabel: str = "Difference in effect",
         if "k" in table.columns and finite(table["k"].iloc[i]) and term is None:
             text = f"{text} (k = {int(table['k'].iloc[i])})"
         labels.append(text)
-    fig = _interval_plot(labels, est[keep], lb[keep], ub[keep], xlabel=xlabel, refline=refline, mid=None,
+    fig = _interval_plot(labels, est[keep], lb[keep], ub[keep], xlabel=rows_interval_label(xlabel, level),
+                         refline=refline, mid=None,
                          transform=transform, right=None, right_header=None, colour=OKABE_ITO["vermillion"],
                          title=title)
     clear = [labels[j] for j, i in enumerate(np.flatnonzero(keep))

@@ -6,6 +6,7 @@ contour-enhanced ``funnel()`` (Peters et al. 2008, J Clin Epidemiol 61:991-996).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace  # noqa: F401 - used by the examples
 from typing import Any
 
 import matplotlib
@@ -16,8 +17,9 @@ from matplotlib.patches import Patch, Polygon
 
 from synthesis.errors import DataError
 from synthesis.numbers import interval, level_percent, number, p_value, percent
-from synthesis.report.plots.common import (OKABE_ITO, STYLE, finish_rows_axis, finite, get, new_figure, set_alt,
-                                          study_arrays, transform_ticks, truncate, z_value)
+from synthesis.report.plots.common import (OKABE_ITO, STYLE, favours_labels, finish_rows_axis, finite, get,
+                                          new_figure, set_alt, short_name, study_arrays, transform_ticks, truncate,
+                                          z_value)
 
 __all__ = ["forest_plot", "funnel_plot"]
 
@@ -26,12 +28,31 @@ _BAND_GREYS = ["#BFBFBF", "#8C8C8C", "#A6A6A6", "#737373", "#595959"]
 _OUTSIDE = "#DEDEDE"
 
 
+#: the diamond's label for each pooling method that is not a random-effects model
+_COMMON_EFFECT = {"EE": "Common-effect model", "FE": "Common-effect model",
+                  "MH": "Common-effect model (Mantel-Haenszel)", "PETO": "Common-effect model (Peto)"}
+
+
+def model_label(method: str | None) -> str:
+    """The summary row's label, matching the model that was fitted.
+
+    Examples
+    --------
+    >>> model_label("EE"), model_label("REML"), model_label(None)
+    ('Common-effect model', 'Random-effects model (REML)', 'Pooled estimate')
+    """
+    if not method:
+        return "Pooled estimate"
+    return _COMMON_EFFECT.get(str(method).upper(), f"Random-effects model ({method})")
+
+
 def forest_plot(result: Any = None, *, yi: Any = None, vi: Any = None, labels: Sequence[Any] | None = None,
                 weights: Sequence[float] | None = None, summary: Any = None,
                 transform: Callable[[float], float] | None = None, xlabel: str = "Effect size",
                 refline: float | None = 0.0, level: float | None = None, digits: int = 2,
                 summary_label: str | None = None, show_pi: bool = True, sort: bool = False,
-                title: str | None = None) -> Figure:
+                title: str | None = None, favours: tuple[str, str] | None = None,
+                direction: str = "higher_is_better") -> Figure:
     """Forest plot in the style of metafor's ``forest()``.
 
     Parameters
@@ -55,12 +76,18 @@ def forest_plot(result: Any = None, *, yi: Any = None, vi: Any = None, labels: S
         Confidence level of study CIs (default: the result's, else 0.95).
     digits : int
     summary_label : str, optional
-        Label of the diamond (default "Random-effects model (REML)" etc.).
+        Label of the diamond (default: from the result's ``method``, "Common-effect
+        model" for EE/FE, Mantel-Haenszel and Peto, "Random-effects model (REML)" etc.).
     show_pi : bool
         Draw the prediction interval when available.
     sort : bool
         Order studies by effect size.
     title : str, optional
+    favours : (str, str), optional
+        The intervention and the comparison (e.g. from ``review.yaml``), written
+        shortened under the axis as "← Favours ..." and "Favours ... →".
+    direction : {"higher_is_better", "lower_is_better"}
+        Which side of ``refline`` favours the intervention.
 
     Returns
     -------
@@ -73,6 +100,10 @@ def forest_plot(result: Any = None, *, yi: Any = None, vi: Any = None, labels: S
     ...                   labels=["A", "B", "C"])
     >>> type(fig).__name__, alt_text(fig).startswith("Forest plot of 3 studies")
     ('Figure', True)
+    >>> fig = forest_plot(SimpleNamespace(yi=[0.1, 0.4], vi=[0.02, 0.03], estimate=0.25, ci_lb=0.1, ci_ub=0.4,
+    ...                   level=0.9, method="EE"), favours=("tutoring", "usual teaching"))
+    >>> print(alt_text(fig).split(". ", 2)[2])
+    Pooled estimate 0.25 (90% CI 0.10 to 0.40), favouring tutoring.
     """
     y, v, labs, w = study_arrays(result, yi, vi, labels, weights)
     k = y.size
@@ -86,8 +117,10 @@ def forest_plot(result: Any = None, *, yi: Any = None, vi: Any = None, labels: S
     lev = level_percent(level)
 
     rows = k + (3 if summ is not None else 0) + 2
-    label_width = max(2.0, 0.085 * max(len(truncate(s)) for s in labs + ["Prediction interval"]))
-    fig = new_figure(label_width + 4.6 + 2.9, max(3.0, 0.32 * rows + 1.0))
+    diamond_label = (summary_label or model_label(get(summ, "method"))) if summ is not None else ""
+    label_width = max(2.0, 0.085 * max(len(truncate(s)) for s in labs + [f"{lev} prediction interval"]),
+                      0.095 * len(diamond_label))
+    fig = new_figure(label_width + 4.6 + 2.9, max(3.0, 0.32 * rows + 1.0 + (0.35 if favours else 0.0)))
     with matplotlib.rc_context(STYLE):
         ax_l, ax, ax_r = fig.subplots(1, 3, sharey=True,
                                       gridspec_kw={"width_ratios": [label_width, 4.6, 2.9]})
@@ -117,16 +150,16 @@ def forest_plot(result: Any = None, *, yi: Any = None, vi: Any = None, labels: S
             yd = -0.6
             ax.add_patch(Polygon([(slb, yd), (est, yd + 0.38), (sub, yd), (est, yd - 0.38)], closed=True,
                                  facecolor=OKABE_ITO["black"], edgecolor="black", zorder=3))
-            method = get(summ, "method")
-            default_label = ("Common-effect model" if method in ("EE", "FE") else
-                             f"Random-effects model ({method})" if method else "Pooled estimate")
-            ax_l.text(0, yd, summary_label or default_label, va="center", ha="left", fontweight="bold")
+            ax_l.text(0, yd, diamond_label, va="center", ha="left", fontweight="bold")
             ax_r.text(0.02, yd, f"{number(est, digits, transform)} [{number(slb, digits, transform)}, "
                       f"{number(sub, digits, transform)}]", va="center", ha="left", fontweight="bold",
                       family="monospace")
             ax_r.text(1.0, yd, "100%", va="center", ha="right", fontweight="bold", family="monospace")
             finding = (f" Pooled estimate {number(est, digits, transform)} ({lev} CI "
                        f"{interval(slb, sub, digits, transform)})")
+            if favours and refline is not None and (slb > refline or sub < refline):
+                upper = (slb > refline) == (direction != "lower_is_better")
+                finding += f", favouring {short_name(favours[0] if upper else favours[1])}"
             ymin = yd - 0.7
             pl, pu = get(summ, "pi_lb"), get(summ, "pi_ub")
             if show_pi and finite(pl) and finite(pu):
@@ -134,7 +167,7 @@ def forest_plot(result: Any = None, *, yi: Any = None, vi: Any = None, labels: S
                 ax.hlines(yp, float(pl), float(pu), color=OKABE_ITO["vermillion"], linewidth=2.5, zorder=3)
                 ax.vlines([float(pl), float(pu)], yp - 0.22, yp + 0.22, color=OKABE_ITO["vermillion"],
                           linewidth=2.5, zorder=3)
-                ax_l.text(0, yp, "Prediction interval", va="center", ha="left")
+                ax_l.text(0, yp, f"{lev} prediction interval", va="center", ha="left")
                 ax_r.text(0.02, yp, f"[{number(pl, digits, transform)}, {number(pu, digits, transform)}]",
                           va="center", ha="left", family="monospace")
                 finding += (f"; in a new setting the effect is expected between {number(pl, digits, transform)}"
@@ -144,6 +177,8 @@ def forest_plot(result: Any = None, *, yi: Any = None, vi: Any = None, labels: S
         if refline is not None:
             ax.axvline(refline, color="#555555", linestyle="--", linewidth=1, zorder=1)
         finish_rows_axis(fig, ax, (ymin, top + 0.7), xlabel, transform, title)
+        if refline is not None:
+            favours_labels(ax, refline, favours, direction)
     alt = (f"Forest plot of {k} {'study' if k == 1 else 'studies'} ({xlabel}). Study estimates range from "
            f"{interval(y.min(), y.max(), digits, transform)}." + finding)
     return set_alt(fig, alt)
