@@ -203,14 +203,20 @@ class _LocalPool:
     def poll(self, pending: list[Any], tick: float) -> None:
         deadline = time.monotonic() + tick
         while time.monotonic() < deadline and not any(f.done() for f in pending):
-            try:
-                key, stage = self.queue.get(timeout=min(0.05, tick))
-            except queue_module.Empty:
-                continue
-            self.on_stage(key, stage)
+            self._drain(timeout=min(0.05, tick))
+
+    def _drain(self, timeout: float) -> None:
+        try:
+            while True:
+                key, stage = self.queue.get(timeout=timeout)
+                self.on_stage(key, stage)
+                timeout = 0.0
+        except (queue_module.Empty, OSError, ValueError, EOFError):
+            pass
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self._drain(timeout=0.0)  # the updates sent just before the last results (the workers have exited)
         self.queue.close()
 
 
