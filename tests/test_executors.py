@@ -12,6 +12,7 @@ import io
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -151,6 +152,13 @@ def test_dask_cluster_publishes_what_the_local_run_publishes(fixture_project, cl
     out = io.StringIO()
     assert run_reviews([], remote, scheduler=cluster, out=out) == 0 and "alpha: up to date (v1" in out.getvalue()
     assert map_tasks(_square, [1, 2, 3], scheduler=cluster) == [1, 4, 9]
+    # ... and, as a fresh `synthesis run` process, without importing the analysis stack or dask
+    heavy = ("pandas", "numpy", "jinja2", "papermill", "distributed", "synthesis.review.loader")
+    code = ("import sys; from synthesis.cli.app import main; code = main(['run', '--project', sys.argv[1]]); "
+            f"print('heavy:', [m for m in {heavy!r} if m in sys.modules]); raise SystemExit(code)")
+    done = subprocess.run([sys.executable, "-c", code, str(remote)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "alpha: up to date (v1" in done.stdout and "heavy: []" in done.stdout, done.stdout
 
 
 def test_progress_redraws_elapsed_and_ignores_late_stages():

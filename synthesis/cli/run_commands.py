@@ -21,12 +21,20 @@ __all__ = ["cmd_run", "cmd_diff", "run_reviews"]
 
 def _resolve_ids(ids: list[str], project_dir: str) -> tuple[list[str], list[str]]:
     """Split requested ids into known ones and unknown ones (all reviews when none given)."""
-    from synthesis.review.loader import list_review_ids
+    from synthesis.review.folders import list_review_ids
 
     known = list(list_review_ids(project_dir))
     if not ids:
         return known, []
     return [i for i in ids if i in known], [i for i in ids if i not in known]
+
+
+def _parse_overrides(items: list[str]) -> dict[str, Any]:
+    if not items:  # no --set: the review loader (pandas, pydantic) is not needed yet
+        return {}
+    from synthesis.review.loader import parse_overrides
+
+    return parse_overrides(items)
 
 
 def _run_one(plan: Any) -> Any:
@@ -118,14 +126,12 @@ def run_reviews(ids: list[str], project_dir: str | os.PathLike[str] = ".", overr
 def _run_reviews(ids: list[str], project: str, overrides: list[str], jobs: int | None, force: bool,
                  notebook: str | os.PathLike[str] | None, progress: Progress, timeout: float | None,
                  scheduler: str | None) -> int:
-    from synthesis.pipeline.index import write_index
-    from synthesis.pipeline.plan import DEFAULT_TIMEOUT, plan_review
+    from synthesis.pipeline.plan import DEFAULT_TIMEOUT, plan_review, unchanged_version
     from synthesis.pipeline.verify import damaged_versions
-    from synthesis.review.loader import parse_overrides
 
     if not (Path(project) / "reviews").is_dir():
         raise PipelineError(f"{project} has no reviews/ folder: run from the project folder or pass --project DIR")
-    parsed = parse_overrides(overrides)
+    parsed = _parse_overrides(overrides)
     wanted, unknown = _resolve_ids(ids, project)
     failed = bool(unknown)
     for review_id in unknown:
@@ -134,6 +140,15 @@ def _run_reviews(ids: list[str], project: str, overrides: list[str], jobs: int |
     for review_id in wanted:
         start = time.perf_counter()
         progress.stage(review_id, "planning")
+        damaged = damaged_versions(project, review_id)
+        stale_index |= bool(damaged)
+        if damaged:  # reported, not fatal: the run itself publishes a sound version
+            progress.say(f"{review_id}: warning: {', '.join(damaged)}: modified or incomplete since publishing "
+                         "(see `synthesis verify`)")
+        quick = None if (parsed or notebook is not None or force or damaged) else unchanged_version(review_id, project)
+        if quick is not None:  # nothing it was made from changed: no need to load the review
+            progress.say(f"{review_id}: up to date (v{quick}, {time.perf_counter() - start:.1f} s)", key=review_id)
+            continue
         try:
             plan = plan_review(review_id, project, parsed, notebook)
         except SynthesisError as exc:
@@ -146,11 +161,6 @@ def _run_reviews(ids: list[str], project: str, overrides: list[str], jobs: int |
             continue
         plan.timeout, plan.force = float(timeout or DEFAULT_TIMEOUT), bool(force)
         elapsed = time.perf_counter() - start
-        damaged = damaged_versions(project, review_id)
-        stale_index |= bool(damaged)
-        if damaged:  # reported, not fatal: the run itself publishes a sound version
-            progress.say(f"{review_id}: warning: {', '.join(damaged)}: modified or incomplete since publishing "
-                         "(see `synthesis verify`)")
         if plan.up_to_date and not force:
             progress.say(f"{review_id}: up to date (v{plan.latest}, {elapsed:.1f} s)", key=review_id)
         elif plan.same_as is not None and not force:
@@ -161,6 +171,8 @@ def _run_reviews(ids: list[str], project: str, overrides: list[str], jobs: int |
             plans.append(plan)
     failed |= _execute_plans(plans, jobs, scheduler, progress)
     if plans or stale_index or not (Path(project) / "reports" / "index.html").is_file():
+        from synthesis.pipeline.index import write_index
+
         try:
             write_index(project)
         except OSError as exc:
