@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from typing import TextIO
 
 from synthesis.cli.terminal import clean
@@ -50,7 +51,7 @@ class Progress:
     '\\x1b[1F\\x1b[Jalpha: executing (4 s)'
     """
 
-    def __init__(self, out: TextIO, live: bool | None = None, clock=time.monotonic) -> None:
+    def __init__(self, out: TextIO, live: bool | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.out = out
         if live is None:
             try:
