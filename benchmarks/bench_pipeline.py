@@ -21,6 +21,19 @@ Usage::
 a ``distributed.LocalCluster`` of N single-threaded worker processes for the
 run (its start-up time is printed apart). The load average is printed before
 and after: numbers from a busy machine are not the README's.
+
+Last run (2026-11-23, ``--jobs 2``, a BUSY machine: load average 12-15 on 2 cores,
+about 6x oversubscribed; the README table is from a quiet machine):
+
+- cold run of the 4 shipped reviews: 532 s (the illustrative strategy review's MCMC
+  420 s of execution; the three real reviews 52-145 s each, kernel start 8-12 s);
+- unchanged rerun in-process: 0.15 s; as a fresh ``synthesis run`` process: 2.6-3.0 s
+  wall, of which interpreter start 0.5 s and ``importlib.metadata`` (dependency
+  versions, part of the fingerprint) 1.2 s; heavy modules imported: none;
+- one changed review (cbt-offenders-at-scale, ``--set seed=...``): 88 s (kernel
+  start 10.6 s, execution 32.7 s, rendering 14.8 s);
+- a 2-worker ``LocalCluster`` takes 8-12 s to start here, against ~0 s for the
+  process pool, so the local default stays a process pool.
 """
 from __future__ import annotations
 
