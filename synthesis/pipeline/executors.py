@@ -224,8 +224,10 @@ class _Dask:
     """An existing Dask distributed cluster; stage updates through an event topic."""
 
     def __init__(self, target: tuple[str, str], on_stage: Callable[[str, str], None]) -> None:
-        from distributed import Client
-
+        try:
+            from distributed import Client
+        except ImportError:
+            raise PipelineError("--scheduler needs Dask distributed: pip install 'dask[distributed]'") from None
         kind, where = target
         try:
             if kind == "file":
