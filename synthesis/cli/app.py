@@ -16,7 +16,7 @@ verify [ID ...]     check every published version against its recorded hashes
 Exit codes
 ----------
 0 success; 1 a review failed, was invalid or a version does not match its
-record; 2 a wrong command-line flag (argparse); 130 interrupted (Ctrl-C);
+record, or the Dask scheduler given with ``run --scheduler`` cannot be reached; 2 a wrong command-line flag (argparse); 130 interrupted (Ctrl-C);
 141 the output pipe was closed (``synthesis diff ... | head``), quietly.
 """
 from __future__ import annotations
@@ -50,6 +50,10 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="override a review setting (dotted keys for nesting); repeatable")
     p.add_argument("--jobs", type=_positive_int, default=None, metavar="N",
                    help="reviews run in parallel (default: number of cores)")
+    p.add_argument("--scheduler", type=_scheduler, default=None, metavar="ADDRESS",
+                   help="execute on an existing Dask cluster: its scheduler address (tcp://host:8786) or "
+                        "scheduler file; the workers need synthesis installed and the project folder at the "
+                        "same path (default: local processes, --jobs)")
     p.add_argument("--force", action="store_true", help="re-execute even when nothing changed")
     p.add_argument("--timeout", type=_positive_seconds, default=None, metavar="SECONDS",
                    help="longest a notebook cell may run before the review fails (default: 1800)")
@@ -95,6 +99,17 @@ def _positive_seconds(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text[:40]} is not a usable timeout; give a number of seconds above 0")
     return value
+
+
+def _scheduler(text: str) -> str:
+    """argparse type for --scheduler: a Dask scheduler address or an existing scheduler file."""
+    from synthesis.pipeline.executors import scheduler_target
+
+    try:
+        kind, where = scheduler_target(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return where
 
 
 def _closed_pipe() -> int:

@@ -23,7 +23,7 @@ from synthesis.pipeline.fingerprint import (compute_fingerprint, data_hashes, de
                                             notebook_hash, package_source_hash, project_path)
 
 __all__ = ["DEFAULT_NOTEBOOK", "REVIEW_NOTEBOOK", "DEFAULT_TIMEOUT", "ReviewPlan", "find_notebook", "plan_review",
-           "changed_inputs"]
+           "changed_inputs", "unchanged_version"]
 
 #: seconds one notebook cell may run before the run fails (``synthesis run --timeout``)
 DEFAULT_TIMEOUT = 1800.0
@@ -220,3 +220,45 @@ def changed_inputs(plan: ReviewPlan) -> list[str]:
         if not same:
             changed.append(name)
     return changed
+
+
+def unchanged_version(review_id: str, project_dir: str | os.PathLike[str]) -> int | None:
+    """The latest version when nothing it was made from changed, judged from file bytes alone.
+
+    The cheap half of the up-to-date check, run before :func:`plan_review`:
+    when the latest manifest was made without overrides, from the notebook
+    :func:`find_notebook` chooses today, and every input file it records
+    (``review.yaml``, the data, the notebook) still has the recorded SHA-256,
+    with the same package source and dependency versions, loading the review
+    would give the same fingerprint. So an unchanged ``synthesis run`` needs
+    neither the review loader nor pandas. ``None`` means "not sure": plan it.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> unchanged_version("r", tempfile.mkdtemp()) is None
+    True
+    """
+    project = Path(project_dir).resolve()
+    latest = store.latest_version(project, review_id)
+    if latest is None:
+        return None
+    try:
+        manifest = store.read_manifest(project, review_id, latest)
+        notebook = find_notebook(project, project / "reviews" / review_id)
+    except PipelineError:
+        return None
+    inputs = manifest.get("inputs")
+    if (manifest.get("overrides") or not isinstance(inputs, dict)
+            or f"reviews/{review_id}/review.yaml" not in inputs
+            or manifest.get("notebook") != project_path(notebook, project) or manifest.get("notebook") not in inputs):
+        return None
+    for name, digest in inputs.items():
+        try:
+            if file_sha256(project / name) != digest:
+                return None
+        except (OSError, ValueError):
+            return None
+    if manifest.get("package_sha256") != package_source_hash() or manifest.get("packages") != dependency_versions():
+        return None
+    return latest

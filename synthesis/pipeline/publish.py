@@ -18,6 +18,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from collections.abc import Callable
 from typing import Any
 
 from synthesis.errors import PipelineError, SynthesisError
@@ -63,7 +64,7 @@ class RunOutcome:
     durations: dict[str, float] = field(default_factory=dict)
 
 
-def execute_and_publish(plan: ReviewPlan) -> RunOutcome:
+def execute_and_publish(plan: ReviewPlan, on_stage: Callable[[str], None] | None = None) -> RunOutcome:
     """Execute the notebook for one review in a fresh kernel, render and publish ``v<N>``.
 
     The whole run holds the review's lock, and under it the fingerprint is
@@ -77,6 +78,9 @@ def execute_and_publish(plan: ReviewPlan) -> RunOutcome:
     ----------
     plan : ReviewPlan
         From :func:`synthesis.pipeline.plan.plan_review`.
+    on_stage : callable, optional
+        Called with ``"executing"``, ``"rendering"`` and ``"publishing"`` as
+        the run reaches each stage (for a progress line).
 
     Returns
     -------
@@ -96,6 +100,7 @@ def execute_and_publish(plan: ReviewPlan) -> RunOutcome:
     """
     start = time.perf_counter()
     project, review_id = plan.project_dir, plan.review_id
+    stage = on_stage or (lambda name: None)
     try:
         with store.review_lock(project, review_id):
             store.clean_stale(project, review_id, older_than=plan.timeout + STALE_MARGIN)
@@ -103,7 +108,8 @@ def execute_and_publish(plan: ReviewPlan) -> RunOutcome:
             if same is not None:
                 return RunOutcome(review_id, "same", version=same,
                                   durations={"total": round(time.perf_counter() - start, 3)})
-            return _run_locked(plan, start)
+            stage("executing")
+            return _run_locked(plan, start, stage)
     except OSError as exc:
         return RunOutcome(review_id, "failed", message=str(store.storage_error(exc, "writing the report")),
                           durations={"total": round(time.perf_counter() - start, 3)})
@@ -122,7 +128,7 @@ def _previous(project: str, review_id: str) -> tuple[int | None, dict[str, Any] 
     return None, None
 
 
-def _run_locked(plan: ReviewPlan, start: float) -> RunOutcome:
+def _run_locked(plan: ReviewPlan, start: float, stage: Callable[[str], None]) -> RunOutcome:
     project, review_id = plan.project_dir, plan.review_id
     number = store.next_version(project, review_id)
     latest, previous = _previous(project, review_id)
@@ -154,6 +160,7 @@ def _run_locked(plan: ReviewPlan, start: float) -> RunOutcome:
         store.discard(staged)
         raise
     try:
+        stage("rendering")
         t0 = time.perf_counter()
         title = plan.manifest_draft.get("title") or review_id
         render_html(executed, staged / "report.html", report=True, title=title)
@@ -161,6 +168,7 @@ def _run_locked(plan: ReviewPlan, start: float) -> RunOutcome:
         durations["rendering"] = round(time.perf_counter() - t0, 3)
         results_path.unlink()
         durations["total"] = round(time.perf_counter() - start, 3)
+        stage("publishing")
         version = store.publish_locked(project, review_id, staged, build_manifest(plan, results, durations), number)
     except BaseException:
         store.discard(staged)

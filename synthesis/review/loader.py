@@ -37,6 +37,7 @@ from pydantic import ValidationError
 from synthesis.errors import ReviewError
 from synthesis.review.data_checks import (check_analysis, check_certainty_columns, check_columns, check_moderators,
                                           check_rows, check_strategies, effect_sizes_checked, study_labels)
+from synthesis.review.folders import REVIEWS_DIR, SPEC_FILE, list_review_ids
 from synthesis.review.data_file import Problems, format_cell, read_table, split_cells, unique_labels
 from synthesis.review.messages import did_you_mean, join_words, review_error
 from synthesis.review.overrides import apply_overrides, parse_overrides, read_yaml
@@ -48,8 +49,6 @@ __all__ = ["ReviewSpec", "Review", "load_review", "load_spec", "validate_review"
            "parse_overrides", "review_folder", "REVIEWS_DIR", "SPEC_FILE", "EFFECT_ARGUMENTS",
            "STANDARD_COLUMNS"]
 
-REVIEWS_DIR = "reviews"
-SPEC_FILE = "review.yaml"
 #: columns added to the study data by :func:`load_review`
 STANDARD_COLUMNS = ("study", "yi", "vi", "sei")
 #: the project folder of this copy of the package (the shipped reviews), for the examples
@@ -58,22 +57,6 @@ _REPO = Path(__file__).resolve().parents[2]
 
 def _project(project_dir: str | Path) -> Path:
     return Path(project_dir).expanduser()
-
-
-def list_review_ids(project_dir: str | Path = ".") -> list[str]:
-    """Ids of the reviews in ``<project_dir>/reviews/`` (folders with a ``review.yaml``).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> list_review_ids(tempfile.mkdtemp())
-    []
-    """
-    root = _project(project_dir) / REVIEWS_DIR
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir()
-                  if p.is_dir() and not p.name.startswith((".", "_")) and (p / SPEC_FILE).is_file())
 
 
 def review_folder(review_id: str, project_dir: str | Path = ".") -> Path:
