@@ -143,6 +143,7 @@ analysis:
 decision:
   mid: 0.1   # about +5 percentage points of adherence at a 50% baseline (see README.md)
   natural_units: standard deviations of the adherence measure
+  context: setting   # the contexts of the toolkit page's evidence-gap view
 bayes:
   enabled: true
   mu_sd: 1.0

@@ -65,14 +65,6 @@ def _open_offline(browser: Any, path: Path, width: int, height: int) -> tuple[An
     return page, visit
 
 
-def _index_on_phone_mark(name: str, viewport: str) -> list[Any]:
-    # The index's phone layout belongs to the toolkit rewrite of reports/index.html (issue 10):
-    # until it is merged the old index table scrolls the page sideways at 390 px.
-    if name == "index" and viewport == "phone":
-        return [pytest.mark.xfail(reason="index phone layout comes with the toolkit index", strict=False)]
-    return []
-
-
 def test_every_report_is_small_and_self_contained(shipped_project):
     for rid in REVIEWS:
         page = _page_file(shipped_project, rid)
@@ -83,7 +75,7 @@ def test_every_report_is_small_and_self_contained(shipped_project):
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("name,viewport", [pytest.param(n, v, marks=_index_on_phone_mark(n, v))
+@pytest.mark.parametrize("name,viewport", [pytest.param(n, v)
                                            for n in PAGES for v in VIEWPORTS])
 def test_page_in_browser(shipped_project, browser, axe_js, name, viewport):
     width, height = VIEWPORTS[viewport]

@@ -77,8 +77,10 @@ def test_index_lists_reviews_and_escapes(tmp_path):
              "created_at": "2026-11-22T10:00:00+00:00", "simulated": True}))
     (tmp_path / "reports/b").mkdir()
     page = write_index(tmp_path).read_text()
-    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     soup = BeautifulSoup(page, "html.parser")
+    scripts = soup.find_all("script")  # only the page's own sorting script, inline, and no title in it
+    assert len(scripts) == 1 and not scripts[0].get("src") and "alert" not in scripts[0].get_text()
     hrefs = [a["href"] for a in soup.find_all("a")]
     assert {"a/v1/report.html", "a/v2/report.html"} <= set(hrefs)
     assert "A & B" in soup.get_text() and "2026-11-22" in soup.get_text() and "simulated data" in soup.get_text()

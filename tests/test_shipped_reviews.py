@@ -78,6 +78,28 @@ def test_simulated_review_is_labelled(project):
             assert banner is None, rid
 
 
+def test_index_is_the_toolkit_page_across_the_shipped_reviews(project):
+    """Each review's row from its manifest's toolkit block, and the ERIC gap view from the strategy reviews."""
+    soup = BeautifulSoup((project / "reports/index.html").read_text(), "html.parser")
+    rows = {tr.find("a")["href"].split("/")[0]: tr for tr in soup.select("table#toolkit tbody tr")}
+    assert set(rows) == set(REVIEWS)
+    for rid, tr in rows.items():
+        toolkit = json.loads((project / "reports" / rid / "v1/manifest.json").read_text())["results"]["toolkit"]
+        cells = {td["data-label"]: td.get_text(" ", strip=True) for td in tr.find_all("td")}
+        assert cells["Effect"].startswith(toolkit["effect"]) and toolkit["effect"], rid
+        assert cells["Studies"].startswith(f"{toolkit['studies']} studies"), rid
+        assert tr["data-level"] in ("high", "moderate", "low", "very low") and tr.find(class_="grade-symbols"), rid
+        assert cells["Cost"] == "not assessed", rid  # no shipped source rates costs
+    assert " instead of 68 in every 100 offenders" in rows["cbt-offenders-at-scale"].get_text()
+    assert "months' progress" in rows["writing-to-learn"].get_text()
+    eric = soup.find("h3", string="Expert Recommendations for Implementing Change (ERIC)").find_next("table")
+    linked = {a["href"].split("/")[0] for a in eric.find_all("a")}
+    assert linked == {"practice-facilitation", "implementation-strategies-illustrative"}
+    assert eric.select("td.count") and eric.select("td.gap-cell")
+    cbt = soup.find("h3", string=lambda t: t and t.startswith("Cognitive-behavioural")).find_next("table")
+    assert [th.get_text() for th in cbt.select("thead th")][3:] == ["in prison", "in the community"]
+
+
 def test_unchanged_rerun_publishes_nothing(project):
     code, out = run(project)
     assert code == 0 and out.count("up to date") == len(REVIEWS), out

@@ -112,7 +112,7 @@ class ReviewAnalysis:
         return {"ok": ok, "messages": messages}
 
     def results(self) -> dict[str, Any]:
-        """JSON-able summary: ``answer, certainty, simulated, headline, diagnostics`` and details."""
+        """JSON-able summary: ``answer, certainty, simulated, headline, diagnostics``, details and ``toolkit``."""
         certainty = getattr(self.certainty, "level", None)
         out = {
             "answer": self.answer,
@@ -145,6 +145,9 @@ class ReviewAnalysis:
             if hasattr(self.bayes, "workflow_summary"):  # sampled: LOO and predictive check
                 out["bayes"].update(self.bayes.workflow_summary())
         out["unused_settings"] = list(self.unused_settings)
+        from synthesis.analysis.toolkit import toolkit_record
+
+        out["toolkit"] = toolkit_record(self)  # what reports/index.html shows across reviews
         return jsonable(out)
 
     def write_results(self, path: str | Path) -> None:

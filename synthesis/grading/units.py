@@ -274,6 +274,9 @@ class NaturalUnits:
         The effect on the analysis measure, e.g. "odds ratio 1.38 (95% CI 1.12 to 1.70)".
     value, ci_lb, ci_ub : float
         The effect and interval in ``unit``.
+    short : str
+        The effect alone, for a table across reviews: "+3 months' progress",
+        "71 instead of 68 in every 100 offenders", "better than 62% of the comparison group".
     """
 
     measure: str
@@ -285,6 +288,7 @@ class NaturalUnits:
     ci_ub: float
     unit: str
     level: float
+    short: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict of the fields."""
@@ -293,6 +297,12 @@ class NaturalUnits:
 
 def _months_word(n: int) -> str:
     return f"{abs(n)} month" + ("" if abs(n) == 1 else "s")
+
+
+def _months_short(n: int) -> str:
+    """``+3 months' progress``, ``-1 month's progress``, ``0 months' progress``."""
+    words = "month's" if abs(n) == 1 else "months'"
+    return f"{n:+d} {words} progress" if n else f"0 {words} progress"
 
 
 def _signed_months(n: int) -> str:
@@ -381,8 +391,12 @@ def natural_units(measure: str, estimate: float, ci_lb: float, ci_ub: float, *,
     --------
     >>> natural_units("SMD", 0.22, 0.08, 0.36, months_progress=True).phrase
     "about 3 months' additional progress (95% CI 1 to 5 months)"
+    >>> natural_units("SMD", 0.22, 0.08, 0.36, months_progress=True).short
+    "+3 months' progress"
     >>> natural_units("OR", np.log(1.38), np.log(1.12), np.log(1.7), baseline_risk=0.45).phrase
     'from 45 to 53 in every 100 people (8 more per 100; 95% CI 3 to 13 more)'
+    >>> natural_units("OR", np.log(1.38), np.log(1.12), np.log(1.7), baseline_risk=0.45).short
+    '53 instead of 45 in every 100 people'
     """
     m = str(measure).upper()
     est, lb, ub = float(estimate), float(ci_lb), float(ci_ub)
@@ -397,12 +411,14 @@ def natural_units(measure: str, estimate: float, ci_lb: float, ci_ub: float, *,
         if months_progress:
             mo, mlo, mhi = (int(eef_months(v)) for v in (b, blb, bub))
             return NaturalUnits(m, "months", _months_phrase(mo, mlo, mhi, lev), detail,
-                                float(mo), float(mlo), float(mhi), "months", float(level))
+                                float(mo), float(mlo), float(mhi), "months", float(level),
+                                _months_short(mo))
         u, ulo, uhi = (100.0 * float(smd_to_u3(v)) for v in (b, blb, bub))
         ur, ulor, uhir = (_whole(v) for v in (u, ulo, uhi))
         phrase = (f"the average {_singular(people)} receiving it would do better than {ur}% of the "
                   f"comparison group, where 50% means no difference ({lev} CI {ulor}% to {uhir}%)")
-        return NaturalUnits(m, "u3", phrase, detail, u, ulo, uhi, "percent", float(level))
+        return NaturalUnits(m, "u3", phrase, detail, u, ulo, uhi, "percent", float(level),
+                            f"better than {ur}% of the comparison group")
     if m in RATIO_MEASURES and baseline_risk is not None:
         p0 = _check_risk(baseline_risk)
         per = _per(p0)
@@ -413,21 +429,25 @@ def natural_units(measure: str, estimate: float, ci_lb: float, ci_ub: float, *,
                   f"{lev} CI {_count_interval(clo - c0, chi - c0)})")
         return NaturalUnits(m, "absolute_risk", phrase, detail, effects[0].difference_pp,
                             effects[1].difference_pp, effects[2].difference_pp, "percentage points",
-                            float(level))
+                            float(level), f"{c1} instead of {c0} in every {per:,} {people}")
     if m in RATIO_MEASURES:
         r, rlo, rhi = (math.exp(v) for v in (est, lb, ub))
-        return NaturalUnits(m, "ratio", detail, detail, r, rlo, rhi, measure_words(m).name, float(level))
+        return NaturalUnits(m, "ratio", detail, detail, r, rlo, rhi, measure_words(m).name, float(level),
+                            detail.split(" (")[0])
     if m == "RD":
         per = _per(None if baseline_risk is None else _check_risk(baseline_risk))
         d, dlo, dhi = (_whole(v * per) for v in (est, lb, ub))
         phrase = f"{_count_word(d)} per {per:,} {people} ({lev} CI {_count_interval(dlo, dhi)})"
+        short = f"{_count_word(d)} per {per:,} {people}"
         if baseline_risk is not None:
             c0 = _whole(float(baseline_risk) * per)
             phrase = f"from {c0} to {c0 + d} in every {per:,} {people} ({_count_word(d)} per {per:,}; " \
                      f"{lev} CI {_count_interval(dlo, dhi)})"
+            short = f"{c0 + d} instead of {c0} in every {per:,} {people}"
         return NaturalUnits(m, "risk_difference", phrase, detail, 100 * est, 100 * lb, 100 * ub,
-                            "percentage points", float(level))
-    return NaturalUnits(m, "effect", detail, detail, est, lb, ub, measure_words(m).name, float(level))
+                            "percentage points", float(level), short)
+    return NaturalUnits(m, "effect", detail, detail, est, lb, ub, measure_words(m).name, float(level),
+                        detail.split(" (")[0])
 
 
 def _singular(noun: str) -> str:

@@ -34,7 +34,7 @@ from synthesis.review.taxonomy import TAXONOMIES, Taxonomy, load_taxonomy, norma
 
 __all__ = ["ReviewSpec", "Question", "Effect", "DataSpec", "Moderator", "ExtraStrategy", "StrategySpec",
            "Analysis", "Decision", "StrategyPriorsSpec", "Bayes", "CertaintySpec", "Provenance",
-           "ID_PATTERN", "EFFECT_ARGUMENTS", "TAU_PRIORS"]
+           "ID_PATTERN", "EFFECT_ARGUMENTS", "TAU_PRIORS", "COST_LEVELS"]
 
 #: a review id: lower-case words joined by hyphens (it is the folder name)
 ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
@@ -333,6 +333,10 @@ class Analysis(_Spec):
         return level
 
 
+#: levels of ``decision.cost`` (the EEF Teaching and Learning Toolkit's five-step £ scale)
+COST_LEVELS = 5
+
+
 class Decision(_Spec):
     """What matters to the decision-maker."""
 
@@ -341,6 +345,18 @@ class Decision(_Spec):
     months_progress: bool = False
     natural_units: Text | None = None
     people: Text = Field("people", description="what the counts and comparisons are of: 'pupils', 'practices'")
+    cost: int | None = Field(None, ge=1, le=COST_LEVELS,
+                             description=f"cost per person, 1 (very low) to {COST_LEVELS} (very high) as on the "
+                                         "EEF Toolkit's scale; leave it out when no source gives it")
+    cost_reason: Text | None = Field(None, description="where the cost rating comes from (source, what it counts)")
+    context: Text | None = Field(None, description="a categorical moderator whose levels are the contexts of the "
+                                                   "toolkit's evidence-gap view (e.g. setting)")
+
+    @model_validator(mode="after")
+    def _cost_has_reason(self) -> Decision:
+        if self.cost is not None and self.cost_reason is None:
+            raise ValueError("key 'decision.cost': say where the rating comes from in decision.cost_reason")
+        return self
 
 
 class StrategyPriorsSpec(_Spec):
@@ -510,6 +526,12 @@ class ReviewSpec(_Spec):
                 problems.append(f"key 'subgroup': {self.subgroup!r} is continuous; subgroups need a "
                                 "categorical moderator")
         problems += self._two_by_two_method()
+        if self.decision.context is not None:
+            mod = next((m for m in self.moderators if m.name == self.decision.context), None)
+            if mod is None or mod.type != "categorical":
+                problems.append(f"key 'decision.context': {self.decision.context!r} is not a categorical "
+                                f"moderator{did_you_mean(self.decision.context, names)} List it under "
+                                "moderators (type: categorical) first.")
         if self.decision.months_progress and self.effect.measure != "SMD":
             problems.append(f"key 'decision.months_progress': months' progress converts standardised mean "
                             f"differences, but the measure is {self.effect.measure}")
