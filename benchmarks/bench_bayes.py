@@ -16,8 +16,9 @@ Both samplers use 4 chains on at most 2 cores. The default sampler
 (``synthesis.bayes.DEFAULT_SAMPLER``) is chosen from these figures.
 
 ``--fresh`` measures what a pipeline run pays, for the strategy model on the
-illustrative review with nutpie, each step in a fresh Python process
-(``--repeats`` times, medians reported):
+illustrative review with nutpie, each step in a fresh Python process (one
+process with an empty compile cache, then ``--repeats`` with it warm; medians
+reported, and each process's figures printed as JSON as they come):
 
 * first fit in a fresh process with an empty compile cache (imports, model
   build, numba compilation, sampling);
@@ -29,8 +30,9 @@ illustrative review with nutpie, each step in a fresh Python process
 each with the smallest bulk ESS per second of wall time. ``--pipeline`` times a
 changed multi-strategy review end to end: ``synthesis run
 implementation-strategies-illustrative --set seed=<new>`` in a temporary copy of
-the project, as a fresh process, with the manifest's ``durations`` and the fit's
-ESS per second. Both print the date and the load average (``/proc/loadavg``):
+the project, as a fresh process (a first run fills the caches, then
+``--repeats`` timed runs with new seeds), with the manifest's ``durations`` and
+the fit's ESS per second. Both print the date and the load average (``/proc/loadavg``):
 on a shared machine wall times are several times a quiet machine's.
 """
 from __future__ import annotations
@@ -132,24 +134,37 @@ def fresh_process(cache_dir: Path) -> dict:
     return result
 
 
-def fresh_table(repeats: int) -> pd.DataFrame:
-    """Medians over ``repeats`` of a cold-cache and a warm-cache fresh process."""
+def fresh_table(repeats: int, cache_dir: Path) -> pd.DataFrame:
+    """One fresh process with an empty compile cache, then ``repeats`` with it warm (medians).
+
+    Each process's figures are printed as they come (JSON), so a run cut short still reports.
+    """
     rows = []
-    for i in range(repeats):
-        with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
-            for label in ("fresh process, cold compile cache", "fresh process, warm compile cache"):
-                result = fresh_process(Path(tmp))
-                rows.append({"step": label, "repeat": i, "process wall s": result["process wall s"],
-                             "import s": result["import s"], **result["first fit"]})
-                if label.endswith("warm compile cache"):
-                    rows.append({"step": "second fit, same process", "repeat": i,
-                                 **result["same-process fit"]})
-                    rows.append({"step": "power-scaling prior sensitivity", "repeat": i,
-                                 "wall s": result["power-scaling sensitivity s"]})
-                print(f"done: {label}, repeat {i + 1}", flush=True)
+    for i in range(repeats + 1):
+        label = "fresh process, cold compile cache" if i == 0 else "fresh process, warm compile cache"
+        result = fresh_process(cache_dir)
+        print(json.dumps({"step": label, **result}), flush=True)
+        rows.append({"step": label, "process wall s": result["process wall s"],
+                     "import s": result["import s"], **result["first fit"]})
+        if i > 0:
+            rows.append({"step": "second fit, same process", **result["same-process fit"]})
+            rows.append({"step": "power-scaling prior sensitivity",
+                         "wall s": result["power-scaling sensitivity s"]})
     frame = pd.DataFrame(rows)
-    numeric = frame.drop(columns=["repeat"]).select_dtypes("number").columns
+    numeric = frame.select_dtypes("number").columns
     return frame.groupby("step", sort=False)[list(numeric)].median()
+
+
+def slowest_cells(notebook: Path, n: int = 5) -> list[tuple[str, float]]:
+    """The ``n`` slowest cells of an executed notebook (papermill's per-cell durations)."""
+    try:
+        cells = json.loads(notebook.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return []
+    timed = [("".join(c.get("source", ""))[:60], float(c.get("metadata", {}).get("papermill", {})
+                                                      .get("duration") or 0.0))
+             for c in cells if c.get("cell_type") == "code"]
+    return sorted(timed, key=lambda item: -item[1])[:n]
 
 
 def pipeline_runs(repeats: int) -> pd.DataFrame:
@@ -176,7 +191,10 @@ def pipeline_runs(repeats: int) -> pd.DataFrame:
             bayes = manifest.get("results", {}).get("bayes", {})
             ess = bayes.get("diagnostics", {}).get("min_ess_bulk", float("nan"))
             durations = manifest.get("durations", {})
-            print(f"done: pipeline run {i} (seed {seed}), {wall:.1f} s", flush=True)
+            print(json.dumps({"pipeline run": i, "seed": seed, "wall s": wall, "durations": durations,
+                              "min ESS bulk": ess, "timing": bayes.get("timing"),
+                              "slowest cells s": slowest_cells(versions[-1] / "report.ipynb")}),
+                  flush=True)
             if i == 0:
                 continue
             rows.append({"step": "changed review, `synthesis run` (fresh process)", "wall s": wall,
@@ -195,12 +213,18 @@ def main() -> None:
     parser.add_argument("--pipeline", action="store_true",
                         help="a changed multi-strategy review through `synthesis run`")
     parser.add_argument("--repeats", type=int, default=3, help="repeats for --fresh/--pipeline (medians)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="compile cache folder for --fresh (default: a new temporary folder, cold)")
     args = parser.parse_args()
     if args.fresh or args.pipeline:
         header(f"bench_bayes ({'--fresh' if args.fresh else ''} {'--pipeline' if args.pipeline else ''}, "
                f"medians of {args.repeats})")
-        tables = ([fresh_table(args.repeats)] if args.fresh else []) + \
-            ([pipeline_runs(args.repeats)] if args.pipeline else [])
+        tables = []
+        if args.fresh:
+            with tempfile.TemporaryDirectory(prefix="bench-cache-") as tmp:
+                tables.append(fresh_table(args.repeats, Path(args.cache_dir or tmp)))
+        if args.pipeline:
+            tables.append(pipeline_runs(args.repeats))
         with pd.option_context("display.width", 200, "display.max_columns", 30,
                                "display.float_format", "{:.2f}".format):
             for table in tables:

@@ -127,7 +127,10 @@ def _keyed_cfunc_cache(folder: Path, key: str) -> Iterator[list]:
     original = ccallback.CFunc.enable_caching
 
     def enable_caching(self: Any) -> None:
-        self._cache = KeyedCache(self._pyfunc)
+        try:
+            self._cache = KeyedCache(self._pyfunc)
+        except (RuntimeError, OSError):  # numba found no usable cache locator: compile uncached
+            return
         caches.append(self._cache)
 
     ccallback.CFunc.enable_caching = enable_caching
@@ -153,7 +156,10 @@ def compile_nutpie(model: Any) -> tuple[Any, str]:
 
     key = structure_key(model)
     folder = root / "nutpie" / key
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:  # an unwritable cache folder slows the fit down, it does not stop it
+        return nutpie.compile_pymc_model(model), "off"
     with FileLock(str(folder / "compile.lock")), _keyed_cfunc_cache(folder, key) as caches:
         compiled = nutpie.compile_pymc_model(model, cache=True)
     callbacks = (compiled.compiled_logp_func, compiled.compiled_expand_func)
