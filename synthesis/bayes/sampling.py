@@ -3,7 +3,9 @@
 Compiled nutpie models are cached in-process per model structure and data
 shape (the ``key`` a model specification gives), so refitting the same
 structure with new data (prior sensitivity, simulation studies) costs only the
-sampling time. PyMC and nutpie are imported only when a sampler runs.
+sampling time, and on disk across processes by the model's graph
+(:mod:`synthesis.bayes.compile_cache`). PyMC and nutpie are imported only when
+a sampler runs.
 """
 from __future__ import annotations
 
@@ -111,17 +113,23 @@ def sample(key: tuple, build: Callable[[], Any], data: Mapping[str, np.ndarray],
 
     ``build`` must create a PyMC model whose ``pm.Data`` names are the keys of
     ``data``. With nutpie the compiled model is cached under ``key`` (model
-    structure and shapes) and reused with new data. Wall times are stored in
-    ``idata.posterior.attrs`` (``compile_seconds``, ``sampling_seconds``).
+    structure and shapes) and reused with new data, and its numba code is kept
+    on disk for other processes (:func:`synthesis.bayes.compile_cache.compile_nutpie`).
+    Wall times are stored in ``idata.posterior.attrs`` (``compile_seconds``,
+    ``sampling_seconds``), with ``compile_cache`` (``"memory"``, ``"hit"``,
+    ``"compiled"``, ``"off"``) for nutpie.
     """
     start = time.perf_counter()
     with quiet():
         if settings.sampler == "nutpie":
             import nutpie
 
+            from synthesis.bayes.compile_cache import compile_nutpie
+
             compiled = _COMPILED.get(key)
+            cache = "memory"
             if compiled is None:
-                compiled = nutpie.compile_pymc_model(build())
+                compiled, cache = compile_nutpie(build())
                 _COMPILED[key] = compiled
             # data unused by this prior family (e.g. tau_loc) is not part of the graph
             compiled = compiled.with_data(**{k: v for k, v in data.items()
@@ -132,6 +140,7 @@ def sample(key: tuple, build: Callable[[], Any], data: Mapping[str, np.ndarray],
                                   seed=settings.seed, progress_bar=False, save_warmup=False,
                                   target_accept=settings.target_accept)
             sampling = time.perf_counter() - compiled_at
+            idata.posterior.attrs["compile_cache"] = cache
         else:
             import pymc as pm
 
