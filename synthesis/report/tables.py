@@ -232,7 +232,7 @@ def studies_table(df: pd.DataFrame, *, label: str = "study", citation: str | Non
 
 
 def version_section(version: Any, created_at: Any, fingerprint: Any, changes_df: pd.DataFrame | None = None,
-                    *, title: str = "Version and changes") -> Fragment:
+                    *, summary: Sequence[str] = (), title: str = "Version and changes") -> Fragment:
     """Version label, date, fingerprint(s) and what changed since the previous version.
 
     Parameters
@@ -245,6 +245,8 @@ def version_section(version: Any, created_at: Any, fingerprint: Any, changes_df:
     changes_df : DataFrame or None
         What changed (any columns, e.g. ``what, before, after``); None for
         the first version, empty when nothing in the results changed.
+    summary : sequence of str
+        What changed in words (:func:`synthesis.report.changes.changes_in_words`), shown first.
 
     Examples
     --------
@@ -265,4 +267,4 @@ def version_section(version: Any, created_at: Any, fingerprint: Any, changes_df:
             changes = _table([str(c).replace("_", " ").capitalize() for c in changes_df.columns], rows,
                              numeric=[False] * len(changes_df.columns),
                              caption="What changed since the previous version")
-    return render_template("version.html.j2", title=title, items=items, changes=changes)
+    return render_template("version.html.j2", title=title, items=items, changes=changes, summary=list(summary))
