@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pandas as pd
+
 from synthesis.analysis import ReviewAnalysis, _spec_get, analyse_review, strategy_ranking
 from synthesis.analysis.moderators import moderator_predictions
 from synthesis.grading.measures import back_transform, measure_words
@@ -202,13 +204,13 @@ def where_it_works(a: ReviewAnalysis) -> Fragment:
                                                title=("Is the effect larger in some kinds of study?"
                                                       if _kind(a) == "exposure" else
                                                       "Where and at what scale does it work?")))
-        sub = a.subgroups
-        table = a.moderators if a.moderators is not None and len(a.moderators) else None
-        plot_table = (sub.table.reset_index().rename(columns={sub.by: "level"}) if sub is not None else table)
-        if plot_table is not None and len(plot_table):
+        shown = predictions[predictions["pred"].notna()]
+        if len(shown):  # the figure shows the table's own numbers: the effect predicted in each group
+            plot_table = pd.DataFrame({"level": [f"{lab}: {st}" for lab, st in zip(shown["label"], shown["setting"])],
+                                       "estimate": shown["pred"], "ci_lb": shown["ci_lb"], "ci_ub": shown["ci_ub"],
+                                       "k": shown["k"]})
             fig = plots.moderator_plot(plot_table, transform=transform,
-                                       xlabel=("Pooled effect in each subgroup" if sub is not None
-                                               else "Difference in effect"))
+                                       xlabel=f"Effect expected in each group ({measure_words(_measure(a)).short})")
             parts.append(plots.figure_to_html(fig))
     return join(parts)
 
