@@ -65,7 +65,7 @@ def test_wording_grid(kind, direction, level, plural, baseline, side):
     if baseline is not None:
         assert re.match(r"\d+ in every 1,000 women would develop lung cancer instead of 10 \(", units.phrase)
     head = BeautifulSoup(headline_section("Q?", answer, level, units.phrase, units.detail,
-                                          effect_label=f"Effect on {outcome}"), "html.parser")
+                                          effect_context=f"on {outcome}:"), "html.parser")
     effect = head.find(class_="syn-effect").get_text(" ")
     assert effect.count("odds ratio") == 1 and outcome in effect  # printed once, outcome named
 

@@ -79,8 +79,13 @@ def moderator_effects_section(predictions: pd.DataFrame | None, *, unit_phrase: 
         pval = float(group["pval"].iloc[0])
         if group["role"].iloc[0] == "scale" and len(group) >= 2:
             research, scale = scale_groups(group)
-            sentences.append(scale_sentence(*[(str(r["setting"]), r["pred"], r["ci_lb"], r["ci_ub"])
-                                              for r in (research, scale)], pval, level=level, direction=direction))
+            sentence = scale_sentence(*[(str(r["setting"]), r["pred"], r["ci_lb"], r["ci_ub"])
+                                        for r in (research, scale)], pval, level=level, direction=direction)
+            if unit_phrase is not None:
+                sentence += " " + "; ".join(f"{where}: {unit_phrase(r['pred'], r['ci_lb'], r['ci_ub'])}"
+                                            for where, r in ((f"In {research['setting']}s", research),
+                                                             (f"in {scale['setting']}", scale))) + "."
+            sentences.append(sentence)
         else:
             sentences.append(moderator_sentence(
                 label, pval, list(zip(group["setting"], group["pred"])), level=level, continuous=continuous,

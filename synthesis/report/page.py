@@ -91,8 +91,9 @@ def headline(a: ReviewAnalysis) -> Fragment:
     return headline_section(_spec_get(a.spec, "question.plain_question"), a.answer, a.certainty,
                             getattr(nu, "phrase", None), getattr(nu, "detail", None),
                             title=_spec_get(a.spec, "title"),
-                            effect_label=f"Effect on {_spec_get(a.spec, 'question.outcome')}"
-                            + (", if the studies are taken at face value" if a.certainty.level == "very low" else ""))
+                            effect_context=f"on {_spec_get(a.spec, 'question.outcome')}"
+                            + (", if the studies are taken at face value" if a.certainty.level == "very low" else "")
+                            + ":")
 
 
 def _kind(a: ReviewAnalysis) -> str:

@@ -132,7 +132,7 @@ def _downgrade_summary(certainty: Any) -> str:
 
 def headline_section(question: str, answer_sentence: str, certainty: Any, natural_units_phrase: str | None,
                      estimate_text: str | None, *, title: str | None = None,
-                     effect_label: str = "Effect") -> Fragment:
+                     effect_context: str | None = None) -> Fragment:
     """The first screen: question, one-sentence answer, certainty and the effect in natural units.
 
     Parameters
@@ -149,8 +149,8 @@ def headline_section(question: str, answer_sentence: str, certainty: Any, natura
         The effect on the analysis scale, e.g. "SMD 0.22 (95% CI 0.08 to 0.36)".
     title : str, optional
         Report title (an ``<h1>``).
-    effect_label : str
-        What the effect line is about, e.g. "Effect on lung cancer".
+    effect_context : str, optional
+        What the effect line is about, after the "Effect" label: "on the risk of lung cancer:".
 
     Examples
     --------
@@ -162,7 +162,7 @@ def headline_section(question: str, answer_sentence: str, certainty: Any, natura
     certainty = _as_certainty(certainty)
     return render_template("headline.html.j2", title=title, question=question, answer=answer_sentence,
                            badge=certainty_badge(certainty), why=_downgrade_summary(certainty),
-                           phrase=natural_units_phrase, effect_label=effect_label,
+                           phrase=natural_units_phrase, effect_context=effect_context,
                            estimate=None if estimate_text == natural_units_phrase else estimate_text)
 
 
