@@ -83,3 +83,27 @@ def test_face_value_note_says_what_low_certainty_can_do():
                                                 ("implementation strategies (audit and feedback)", True)])
 def test_plural_head_noun(phrase, plural):
     assert is_plural(phrase) is plural
+
+
+def test_review_settings_for_the_page_are_validated():
+    from pydantic import ValidationError
+
+    from synthesis.review.schema import CertaintySpec, Moderator, Question
+
+    q = Question(population="p", intervention="i", comparison="c", outcome="o", plain_question="q?")
+    assert q.kind == "intervention" and q.plural is None
+    with pytest.raises(ValidationError, match="intervention|exposure"):
+        Question(population="p", intervention="i", comparison="c", outcome="o", plain_question="q?", kind="harm")
+    with pytest.raises(ValidationError, match="not_assessed but risk_of_bias_column"):
+        CertaintySpec(risk_of_bias="not_assessed", risk_of_bias_column="rob")
+    assert Moderator(name="program", type="categorical", role="scale").role == "scale"
+
+
+def test_studies_table_says_risk_of_bias_not_assessed():
+    import pandas as pd
+
+    from synthesis.report.tables import studies_table
+
+    d = pd.DataFrame({"study": ["A"], "yi": [0.2], "vi": [0.04]})
+    caption = BeautifulSoup(studies_table(d, not_assessed="No judgements in the source"), "html.parser").caption
+    assert caption.get_text() == "Risk of bias: not assessed (No judgements in the source); see How sure are we?"

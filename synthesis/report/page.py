@@ -271,7 +271,8 @@ def studies(a: ReviewAnalysis) -> Fragment:
     return studies_table(data.reset_index(drop=True), label="study",
                          citation=citation_columns[0] if citation_columns else None,
                          risk_of_bias=_spec_get(spec, "certainty.risk_of_bias_column"), weights=meta.weights,
-                         measure=_measure(a), level=meta.level)
+                         measure=_measure(a), level=meta.level,
+                         not_assessed=_spec_get(spec, "certainty.risk_of_bias_reason"))
 
 
 def version(a: ReviewAnalysis, manifest_draft: dict[str, Any] | None = None,
