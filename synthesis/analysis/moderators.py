@@ -55,6 +55,16 @@ def labelled_levels(data: pd.DataFrame, moderators: list[Any]) -> tuple[pd.DataF
     return out, references
 
 
+def _fit_one(data: pd.DataFrame, name: str, categorical: bool, reference: Any, *, method: str, test: str,
+             level: float) -> Any:
+    """The single-moderator meta-regression (library warnings kept out of the page)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return meta_regression(data, [name], categorical=[name] if categorical else [],
+                               reference={name: reference} if reference is not None else None,
+                               method=method, test=test, level=level)
+
+
 def moderator_table(data: pd.DataFrame, moderators: list[Any], *, method: str, test: str,
                     level: float) -> pd.DataFrame:
     """One row per moderator term from single-moderator meta-regressions.
@@ -77,18 +87,14 @@ def moderator_table(data: pd.DataFrame, moderators: list[Any], *, method: str, t
         label = _spec_get(mod, "label", name)
         categorical = _spec_get(mod, "type", "") == "categorical"
         reference = references.get(name, _spec_get(mod, "reference"))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                fit = meta_regression(data, [name], categorical=[name] if categorical else [],
-                                      reference={name: reference} if reference is not None else None,
-                                      method=method, test=test, level=level)
-            except ValueError as exc:  # e.g. too few studies for the levels: say so in the table
-                rows.append({"moderator": name, "label": label, "term": "", "comparison": "",
-                             "estimate": np.nan,
-                             "ci_lb": np.nan, "ci_ub": np.nan, "pval": np.nan, "QMp": np.nan,
-                             "R2": np.nan, "k": 0, "note": str(exc)})
-                continue
+        try:
+            fit = _fit_one(data, name, categorical, reference, method=method, test=test, level=level)
+        except ValueError as exc:  # e.g. too few studies for the levels: say so in the table
+            rows.append({"moderator": name, "label": label, "term": "", "comparison": "",
+                         "estimate": np.nan,
+                         "ci_lb": np.nan, "ci_ub": np.nan, "pval": np.nan, "QMp": np.nan,
+                         "R2": np.nan, "k": 0, "note": str(exc)})
+            continue
         ref_level = str(reference) if reference is not None else None
         if categorical and ref_level is None:
             levels = sorted_levels(data[name])  # the regression's own order, so the names agree
@@ -141,30 +147,28 @@ def moderator_predictions(data: pd.DataFrame, moderators: list[Any], *, method: 
         categorical = _spec_get(mod, "type", "") == "categorical"
         reference = references.get(name, _spec_get(mod, "reference"))
         used = data.dropna(subset=[name, "yi", "vi"]) if name in data.columns else data.iloc[:0]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                fit = meta_regression(data, [name], categorical=[name] if categorical else [],
-                                      reference={name: reference} if reference is not None else None,
-                                      method=method, test=test, level=level)
-                if categorical:
-                    levels = [str(v) for v in sorted_levels(used[name])]
-                    named = [str(v) for v in (_spec_get(mod, "level_labels") or {}).values()]
-                    levels = [v for v in named if v in levels] + [v for v in levels if v not in named]
-                    if reference is not None and str(reference) in levels:
-                        levels.remove(str(reference))
-                        levels.insert(0, str(reference))
-                    counts = [int((used[name].astype(str) == v).sum()) for v in levels]
-                    values: list[Any] = levels
-                else:
-                    values = _quartiles(used[name])
-                    counts = [int(len(used))] * len(values)
+        try:
+            fit = _fit_one(data, name, categorical, reference, method=method, test=test, level=level)
+            if categorical:
+                levels = [str(v) for v in sorted_levels(used[name])]
+                named = [str(v) for v in (_spec_get(mod, "level_labels") or {}).values()]
+                levels = [v for v in named if v in levels] + [v for v in levels if v not in named]
+                if reference is not None and str(reference) in levels:
+                    levels.remove(str(reference))
+                    levels.insert(0, str(reference))
+                counts = [int((used[name].astype(str) == v).sum()) for v in levels]
+                values: list[Any] = levels
+            else:
+                values = _quartiles(used[name])
+                counts = [int(len(used))] * len(values)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 pred = predict(fit, {name: values}).table
-            except ValueError:  # too few studies for the levels: said in words, the error in analysis.html
-                rows.append({**base, "setting": "", "value": np.nan, "pred": np.nan, "ci_lb": np.nan,
-                             "ci_ub": np.nan, "k": int(len(used)), "pval": np.nan,
-                             "note": "too few studies in some groups to compare them"})
-                continue
+        except ValueError:  # too few studies for the levels: said in words, the error in analysis.html
+            rows.append({**base, "setting": "", "value": np.nan, "pred": np.nan, "ci_lb": np.nan,
+                         "ci_ub": np.nan, "k": int(len(used)), "pval": np.nan,
+                         "note": "too few studies in some groups to compare them"})
+            continue
         for i, value in enumerate(values):
             setting = str(value) if categorical else f"{('lower quartile', 'median', 'upper quartile')[i]}"
             rows.append({**base, "setting": setting, "value": value if not categorical else np.nan,
