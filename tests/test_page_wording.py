@@ -107,3 +107,18 @@ def test_studies_table_says_risk_of_bias_not_assessed():
     d = pd.DataFrame({"study": ["A"], "yi": [0.2], "vi": [0.04]})
     caption = BeautifulSoup(studies_table(d, not_assessed="No judgements in the source"), "html.parser").caption
     assert caption.get_text() == "Risk of bias: not assessed (No judgements in the source); see How sure are we?"
+
+
+def test_what_changed_in_words():
+    from synthesis.report.changes import changes_in_words
+
+    old = {"settings": {"analysis": {"method": "REML"}},
+           "results": {"answer": "X may improve Y.", "certainty": "low", "headline": {"k": 10}}}
+    same = {**old, "settings": {"analysis": {"method": "PM"}}}
+    assert changes_in_words(old, same) == ["The answer and its certainty did not change (1 setting changed "
+                                           "(analysis.method))."]
+    fewer = {"settings": old["settings"], "results": {"answer": "X may improve Y.", "certainty": "very low",
+                                                      "headline": {"k": 9}}}
+    assert changes_in_words(old, fewer) == ["The certainty of the evidence changed from low to very low after "
+                                            "1 study was removed."]
+    assert changes_in_words(None, old) == []

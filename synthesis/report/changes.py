@@ -230,7 +230,9 @@ def changes_in_words(previous: dict[str, Any] | None, new: dict[str, Any]) -> li
     data_changed = bool((table["section"] == "data").any())
     causes = [c for c in (studies, (f"{len(settings)} setting{'s' if len(settings) > 1 else ''} changed ("
                                     f"{', '.join(settings)})") if settings else "",
-                          "the study data changed" if data_changed and not studies else "") if c]
+                          "the study data changed" if data_changed and not studies else "",
+                          "the analysis software was updated" if (table["section"] == "software").any() else "")
+              if c]
     after_text = " after " + " and ".join(causes) if causes else ""
     lines = []
     answer = (before.get("answer"), after.get("answer"))
@@ -241,6 +243,6 @@ def changes_in_words(previous: dict[str, Any] | None, new: dict[str, Any]) -> li
         lines.append(f"The certainty of the evidence changed from {certainty[0]} to {certainty[1]}"
                      f"{'' if lines else after_text}.")
     if not lines:
-        lines.append("The answer and its certainty did not change" + (f" ({after_text.strip()})" if causes
-                                                                     else "") + ".")
+        lines.append("The answer and its certainty did not change"
+                     + (f" ({after_text.strip().removeprefix('after ')})" if causes else "") + ".")
     return lines
