@@ -122,3 +122,10 @@ def test_what_changed_in_words():
     assert changes_in_words(old, fewer) == ["The certainty of the evidence changed from low to very low after "
                                             "1 study was removed."]
     assert changes_in_words(None, old) == []
+
+
+def test_model_label_matches_the_model():
+    from synthesis.report.page import _model_words
+
+    assert _model_words("EE") == _model_words("FE") == _model_words("MH") == "common effect"
+    assert _model_words("REML") == _model_words("DL") == "random effects"
