@@ -41,7 +41,7 @@ def scale_groups(rows: pd.DataFrame) -> tuple[Any, Any]:
 
 def moderator_effects_section(predictions: pd.DataFrame | None, *, unit_phrase: Callable[[float, float, float], str]
                               | None = None, transform: Callable[[float], float] | None = None,
-                              level: float = 0.95, direction: str = "higher_is_better",
+                              level: float = 0.95, direction: str = "higher_is_better", effect_name: str = "Effect",
                               title: str = "Where and at what scale does it work?") -> Fragment:
     """One table of predicted effects by group and one sentence per moderator (the scale question first).
 
@@ -53,6 +53,8 @@ def moderator_effects_section(predictions: pd.DataFrame | None, *, unit_phrase: 
         (estimate, lower, upper) on the analysis scale -> the effect in natural units.
     transform : callable, optional
         Back-transformation for the measure's scale (``math.exp`` for ratios).
+    effect_name : str
+        The measure's name for the column header ("Odds ratio").
 
     Examples
     --------
@@ -97,7 +99,7 @@ def moderator_effects_section(predictions: pd.DataFrame | None, *, unit_phrase: 
                          unit_phrase(r["pred"], r["ci_lb"], r["ci_ub"]) if unit_phrase else ""])
     body = [render_template("sentences.html.j2", sentences=sentences)]
     if rows:
-        headers = ["Characteristic", "Group", "Studies", f"Effect ({level_percent(level)} CI)", "What it means"]
+        headers = ["Characteristic", "Group", "Studies", f"{effect_name} ({level_percent(level)} CI)", "What it means"]
         body.append(render_template("table.html.j2", headers=headers, rows=rows, css_class="syn-table",
                                     numeric=[False, False, True, True, False], caption=None))
     intro = ("The effect expected in each kind of study, from a meta-regression on one characteristic at a time "

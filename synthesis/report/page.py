@@ -202,6 +202,7 @@ def where_it_works(a: ReviewAnalysis) -> Fragment:
                                             method=a.meta.method, test=a.meta.test, level=a.meta.level)
         parts.append(moderator_effects_section(predictions, unit_phrase=_unit_phrase(a), transform=transform,
                                                level=a.meta.level, direction=_direction(a),
+                                               effect_name=measure_words(_measure(a)).name.capitalize(),
                                                title=("Is the effect larger in some kinds of study?"
                                                       if _kind(a) == "exposure" else
                                                       "Where and at what scale does it work?")))
