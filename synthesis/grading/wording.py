@@ -5,6 +5,7 @@ whose verb carries the certainty ("probably improves", "may reduce").
 from __future__ import annotations
 
 import math
+import re
 
 from synthesis.errors import DataError
 from synthesis.grading.rating import LEVELS, Certainty
@@ -229,10 +230,15 @@ def moderator_sentence(label: str, pval: float, levels: list[tuple[str, float]],
     'The effect differed by prompts (test for a difference: p = 0.011): it was largest for prompts and smallest for no prompts.'
     >>> moderator_sentence("Age group", 0.39, [("adults", 0.4), ("juveniles", 0.5)])
     'The studies do not show that the effect differs by age group (test for a difference: p = 0.390).'
+    >>> moderator_sentence("Length of the programme (weeks)", 0.04, [("lower quartile", 0.13), ("median", 0.22),
+    ...                    ("upper quartile", 0.29)], continuous=True)
+    'The effect changed with the length of the programme (test for a difference: p = 0.040): it was larger where the length of the programme was greater.'
     """
     from synthesis.numbers import p_value
 
     what = label[:1].lower() + label[1:] if not label[:2].isupper() else label
+    if continuous:  # "the length of the programme", its unit left to the table
+        what = "the " + re.sub(r"\s*\([^)]*\)", "", what).strip()
     test = f"(test for a difference: p = {p_value(pval)})"
     if not (math.isfinite(pval) and pval < _alpha(level)):
         verb = "changes with" if continuous else "differs by"
@@ -241,7 +247,7 @@ def moderator_sentence(label: str, pval: float, levels: list[tuple[str, float]],
     ordered = sorted(levels, key=lambda lv: sign * lv[1])
     if continuous:
         more = "larger" if ordered[-1][0] == levels[-1][0] else "smaller"
-        return f"The effect changed with {what} {test}: it was {more} where {what} was higher."
+        return f"The effect changed with {what} {test}: it was {more} where {what} was greater."
     return (f"The effect differed by {what} {test}: it was largest for {ordered[-1][0]} and smallest for "
             f"{ordered[0][0]}.")
 
