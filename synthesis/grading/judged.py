@@ -82,9 +82,10 @@ def rate_risk_of_bias(risk_of_bias: Sequence[Any] | None, weights: Sequence[floa
         # Handbook, section 5.2.1); with no judgement recorded we cannot rule serious risk of
         # bias out, so the rating is lowered one level as a precaution rather than assumed fine.
         why = _sentence(not_assessed_reason)
-        return Downgrade("risk_of_bias", 1, (f"{why} " if why else "") + "The review records no risk-of-bias "
-                         "judgement for the studies, so serious flaws in how they were done cannot be ruled "
-                         "out: the rating is lowered one level as a precaution.", assessed=False)
+        first = f"{why} Without a judgement of each study" if why else ("The review records no risk-of-bias "
+                                                                        "judgement for the studies")
+        return Downgrade("risk_of_bias", 1, f"{first}, serious flaws in how they were done cannot be ruled out, "
+                         "so the rating is lowered one level as a precaution.", assessed=False)
     labels = list(risk_of_bias)
     if not labels:
         raise DataError(f"column {column!r} is empty: give a risk-of-bias rating for each study")

@@ -106,9 +106,9 @@ def face_value_note(level: str, concerns: list[str] | None = None, *, kind: str 
     listed = (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]) if names else ""
     why = f" because of concerns about {listed}" if listed else ""
     size = "very different from" if level == "very low" else "substantially different from"
-    what = "harm" if kind == "exposure" else "benefit"
+    what = "harm" if kind == "exposure" else "a benefit"
     return (f"{text} The certainty of the evidence is {level}{why}: the true effect may be {size} what the "
-            f"studies show, so these chances overstate how sure we can be of a {what}. Read them together "
+            f"studies show, so these chances overstate how sure we can be of {what}. Read them together "
             "with the answer above, not instead of it.")
 
 

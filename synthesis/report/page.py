@@ -22,7 +22,7 @@ from synthesis.analysis import ReviewAnalysis, _spec_get, analyse_review, strate
 from synthesis.analysis.moderators import moderator_predictions
 from synthesis.grading.measures import back_transform, measure_words
 from synthesis.grading.units import natural_units
-from synthesis.grading.wording import face_value_note, probability_labels, question_direction
+from synthesis.grading.wording import face_value_note, probability_labels
 from synthesis.numbers import level_percent, number
 from synthesis.report import plots
 from synthesis.report.appendix import NATURAL_UNITS_METHODS, methods_section
@@ -144,9 +144,7 @@ def probability(a: ReviewAnalysis) -> Fragment:
     if mid is not None:
         mid_text = f"{measure_words(_measure(a)).short} {number(float(mid), 2, back_transform(_measure(a)))}"
     concerns = [d.name.lower() + ("" if d.assessed else " (not assessed)") for d in a.certainty.reasons]
-    change = question_direction(kind, _direction(a))
-    title = (f"If the studies are taken at face value, how likely is {'an' if change[0] in 'aeiou' else 'a'} "
-             f"{change}?")
+    title = f"If the studies are taken at face value, how likely is {'harm' if harm else 'a benefit'}?"
     exact = a.bayes is not None and not hasattr(a.bayes, "idata")
     model_text = ("a Bayesian random-effects model, computed exactly by numerical integration"
                   if exact else "a Bayesian hierarchical model of strategies (sampled with NUTS)")
