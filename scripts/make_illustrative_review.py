@@ -126,6 +126,7 @@ moderators:
     label: Scale of delivery
     reference: research
     level_labels: {{research: research trial, demonstration: demonstration project, routine: routine practice}}
+    role: scale
   - name: setting
     type: categorical
     label: Care setting
@@ -161,6 +162,8 @@ certainty:
   start: high
   start_reason: The simulated studies are all randomised trials.
   risk_of_bias_column: null
+  risk_of_bias: not_assessed
+  risk_of_bias_reason: The studies are simulated, so there is no risk of bias to judge
   indirectness: none
   indirectness_reason: Simulated to match the question exactly.
 provenance:

@@ -7,6 +7,7 @@ section and in the posterior figure.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +113,57 @@ def test_shipped_review_numbers_agree_across_the_page():
     assert f"({ci})" in soup.find(class_="syn-certainty").get_text(" ")
     shown = [dd.get_text() for dd in soup.find(class_="syn-probability").find_all("dd")]
     assert f"{shown[0]} chance of any benefit" in _alts(soup)[-1]
+
+
+SHIPPED = sorted(p.name for p in (REPO / "reviews").iterdir() if (p / "review.yaml").is_file()) \
+    if (REPO / "reviews").is_dir() else []
+
+
+def _shipped_param(review_id: str) -> object:
+    """The sampled strategy model takes minutes: its review's page is checked under ``-m slow``."""
+    slow = review_id == "implementation-strategies-illustrative"
+    return pytest.param(review_id, marks=[pytest.mark.slow] if slow else [], id=review_id)
+
+
+def _text(node) -> str:
+    return " ".join(node.get_text(" ").split())
+
+
+@pytest.mark.parametrize("review_id", [_shipped_param(r) for r in SHIPPED])
+def test_every_shipped_page_shows_each_number_once_and_as_the_manifest_says(review_id):
+    """Headline, forest legend, certainty reasons, probabilities, posterior legend and the
+    moderator table and figure show the same numbers, equal to the manifest's at the shown precision."""
+    from synthesis.grading.measures import back_transform, measure_words
+    from synthesis.numbers import level_percent, percent
+
+    a = analyse_review(review_id, REPO)
+    results = a.results()
+    h = results["headline"]
+    soup = _page(a)
+    transform = back_transform(h["measure"])
+    lev = level_percent(a.meta.level)
+    est, ci = number(h["estimate"], transform=transform), interval(h["ci_lb"], h["ci_ub"], transform=transform)
+    headline = _text(soup.find(class_="syn-headline"))
+    assert f"{measure_words(h['measure']).short} {est} ({lev} CI {ci})" in headline
+    assert headline.count(f"{est} ({lev} CI {ci})") == 1
+    assert results["natural_units"]["phrase"] in headline
+    forest = next(alt for alt in _alts(soup) if alt.startswith("Forest plot"))
+    assert f"Pooled estimate {est} ({lev} CI {ci})" in forest
+    reasons = _text(soup.find(class_="syn-certainty"))
+    assert f"({ci})" in reasons and f"I² = {percent(h['I2'])}" in reasons
+    if h.get("prob_gt_0") is not None:
+        shown = [dd.get_text() for dd in soup.find(class_="syn-probability").find_all("dd")]
+        assert shown[0] == probability(h["prob_gt_0"])
+        if h.get("prob_gt_mid") is not None:
+            assert shown[1] == probability(h["prob_gt_mid"])
+        posterior = next((alt for alt in _alts(soup) if alt.startswith("Posterior")), None)
+        assert posterior is None or f"{shown[0]} chance of any benefit" in posterior
+    # the moderator table and its figure show the same predicted effects; one p-value per moderator
+    section = soup.find(class_="syn-moderators")
+    if section is not None and section.find("table") is not None:
+        cells = [[_text(td) for td in tr.find_all("td")] for tr in section.find("tbody").find_all("tr")]
+        p_values = re.findall(r"p = [0-9.<]+", _text(section.find(class_="syn-findings")))
+        assert len(p_values) == len({row[0] for row in cells})
+        assert not any("p = " in cell for row in cells for cell in row)
+        fig = next(alt for alt in _alts(soup) if alt.startswith("Moderator"))
+        assert f"{len(cells)} rows" in fig

@@ -183,11 +183,11 @@ def test_strategy_table_ranked_with_intervals_and_probabilities():
 def test_studies_table_effects_weights_ratio(studies):
     soup = _soup(T.studies_table(studies, risk_of_bias="rob", weights=[20, 50, 30], extra=["year"]))
     head = [th.get_text() for th in soup.find_all("th")]
-    assert head == ["Study", "Citation", "year", "Effect (95% CI)", "Weight", "Risk of bias"]
+    assert head == ["Study", "Citation", "year", "Effect (95% CI)", "Weight", "Risk of bias (RoB 2)"]
     rows = [[td.get_text() for td in tr.find_all("td")] for tr in soup.find("tbody").find_all("tr")]
     assert rows[1] == ["Smith & Jones (2019)", "Smith J. http://example.org", "2019", "0.50 (0.30 to 0.70)",
-                       "50.0%", "high"]
-    assert rows[2][1] == "" and rows[2][-1] == ""
+                       "50.0%", "High"]  # each study's judgement in RoB 2 wording
+    assert rows[2][1] == "" and rows[2][-1] == "not judged (some concerns)"
     ratio = _soup(T.studies_table(pd.DataFrame({"study": ["a"], "yi": [np.log(2.0)], "vi": [0.0]}), measure="OR",
                                   citation=None))
     assert [td.get_text() for td in ratio.find_all("td")] == ["a", "2.00 (2.00 to 2.00)"]

@@ -10,7 +10,7 @@ import pandas as pd
 from synthesis.meta.regression import meta_regression, sorted_levels
 from synthesis.review.data_file import same_level
 
-__all__ = ["labelled_levels", "moderator_table"]
+__all__ = ["labelled_levels", "moderator_table", "moderator_predictions"]
 
 
 def _spec_get(obj: Any, dotted: str, default: Any = None) -> Any:
@@ -55,6 +55,16 @@ def labelled_levels(data: pd.DataFrame, moderators: list[Any]) -> tuple[pd.DataF
     return out, references
 
 
+def _fit_one(data: pd.DataFrame, name: str, categorical: bool, reference: Any, *, method: str, test: str,
+             level: float) -> Any:
+    """The single-moderator meta-regression (library warnings kept out of the page)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return meta_regression(data, [name], categorical=[name] if categorical else [],
+                               reference={name: reference} if reference is not None else None,
+                               method=method, test=test, level=level)
+
+
 def moderator_table(data: pd.DataFrame, moderators: list[Any], *, method: str, test: str,
                     level: float) -> pd.DataFrame:
     """One row per moderator term from single-moderator meta-regressions.
@@ -77,18 +87,14 @@ def moderator_table(data: pd.DataFrame, moderators: list[Any], *, method: str, t
         label = _spec_get(mod, "label", name)
         categorical = _spec_get(mod, "type", "") == "categorical"
         reference = references.get(name, _spec_get(mod, "reference"))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                fit = meta_regression(data, [name], categorical=[name] if categorical else [],
-                                      reference={name: reference} if reference is not None else None,
-                                      method=method, test=test, level=level)
-            except ValueError as exc:  # e.g. too few studies for the levels: say so in the table
-                rows.append({"moderator": name, "label": label, "term": "", "comparison": "",
-                             "estimate": np.nan,
-                             "ci_lb": np.nan, "ci_ub": np.nan, "pval": np.nan, "QMp": np.nan,
-                             "R2": np.nan, "k": 0, "note": str(exc)})
-                continue
+        try:
+            fit = _fit_one(data, name, categorical, reference, method=method, test=test, level=level)
+        except ValueError as exc:  # e.g. too few studies for the levels: say so in the table
+            rows.append({"moderator": name, "label": label, "term": "", "comparison": "",
+                         "estimate": np.nan,
+                         "ci_lb": np.nan, "ci_ub": np.nan, "pval": np.nan, "QMp": np.nan,
+                         "R2": np.nan, "k": 0, "note": str(exc)})
+            continue
         ref_level = str(reference) if reference is not None else None
         if categorical and ref_level is None:
             levels = sorted_levels(data[name])  # the regression's own order, so the names agree
@@ -102,3 +108,72 @@ def moderator_table(data: pd.DataFrame, moderators: list[Any], *, method: str, t
                          "QMp": fit.QMp, "R2": fit.R2, "k": fit.k, "note": ""})
     return pd.DataFrame(rows, columns=["moderator", "label", "term", "comparison", "estimate", "ci_lb", "ci_ub",
                                        "pval", "QMp", "R2", "k", "note"])
+
+
+def _quartiles(values: pd.Series) -> list[float]:
+    """The lower quartile, median and upper quartile of a continuous moderator (distinct values only)."""
+    x = pd.to_numeric(values, errors="coerce").dropna().to_numpy(float)
+    return list(dict.fromkeys(float(v) for v in np.quantile(x, [0.25, 0.5, 0.75]))) if x.size else []
+
+
+def moderator_predictions(data: pd.DataFrame, moderators: list[Any], *, method: str, test: str,
+                          level: float) -> pd.DataFrame:
+    """The effect predicted at each level of every moderator (at its quartiles if continuous).
+
+    One single-moderator meta-regression per moderator, as :func:`moderator_table`, and
+    :func:`synthesis.meta.prediction.predict` at each level; ``pval`` is the one test of
+    whether the effect differs by the moderator (the omnibus ``QMp``), the same on every row
+    of that moderator, so a page shows it once.
+
+    Columns: ``moderator, label, role, setting, value, pred, ci_lb, ci_ub, k, pval, note``
+    (``k``: studies at the level; ``note``: why a moderator could not be analysed).
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"yi": [0.1, 0.3, 0.5, 0.2, 0.7, 0.4], "vi": [0.02] * 6,
+    ...                   "phase": ["primary", "primary", "secondary", "primary", "secondary", "secondary"]})
+    >>> t = moderator_predictions(d, [{"name": "phase", "type": "categorical", "reference": "primary"}],
+    ...                           method="REML", test="z", level=0.95)
+    >>> t[["setting", "k"]].values.tolist(), round(float(t["pred"].iloc[1]), 3)
+    ([['primary', 3], ['secondary', 3]], 0.533)
+    """
+    from synthesis.meta.prediction import predict
+
+    data, references = labelled_levels(data, moderators)
+    rows: list[dict[str, Any]] = []
+    for mod in moderators:
+        name = _spec_get(mod, "name")
+        base = {"moderator": name, "label": _spec_get(mod, "label", name), "role": _spec_get(mod, "role")}
+        categorical = _spec_get(mod, "type", "") == "categorical"
+        reference = references.get(name, _spec_get(mod, "reference"))
+        used = data.dropna(subset=[name, "yi", "vi"]) if name in data.columns else data.iloc[:0]
+        try:
+            fit = _fit_one(data, name, categorical, reference, method=method, test=test, level=level)
+            if categorical:
+                levels = [str(v) for v in sorted_levels(used[name])]
+                named = [str(v) for v in (_spec_get(mod, "level_labels") or {}).values()]
+                levels = [v for v in named if v in levels] + [v for v in levels if v not in named]
+                if reference is not None and str(reference) in levels:
+                    levels.remove(str(reference))
+                    levels.insert(0, str(reference))
+                counts = [int((used[name].astype(str) == v).sum()) for v in levels]
+                values: list[Any] = levels
+            else:
+                values = _quartiles(used[name])
+                counts = [int(len(used))] * len(values)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pred = predict(fit, {name: values}).table
+        except ValueError:  # too few studies for the levels: said in words, the error in analysis.html
+            rows.append({**base, "setting": "", "value": np.nan, "pred": np.nan, "ci_lb": np.nan,
+                         "ci_ub": np.nan, "k": int(len(used)), "pval": np.nan,
+                         "note": "too few studies in some groups to compare them"})
+            continue
+        for i, value in enumerate(values):
+            setting = str(value) if categorical else f"{('lower quartile', 'median', 'upper quartile')[i]}"
+            rows.append({**base, "setting": setting, "value": value if not categorical else np.nan,
+                         "pred": float(pred["pred"].iloc[i]), "ci_lb": float(pred["ci_lb"].iloc[i]),
+                         "ci_ub": float(pred["ci_ub"].iloc[i]), "k": counts[i], "pval": float(fit.QMp),
+                         "note": ""})
+    return pd.DataFrame(rows, columns=["moderator", "label", "role", "setting", "value", "pred", "ci_lb", "ci_ub",
+                                       "k", "pval", "note"])

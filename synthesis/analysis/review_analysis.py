@@ -30,7 +30,7 @@ from synthesis.numbers import interval, level_percent, number, percent
 from synthesis.results import jsonable
 from synthesis.review.data_file import same_level
 
-from synthesis.analysis.moderators import _spec_get, labelled_levels, moderator_table  # noqa: F401
+from synthesis.analysis.moderators import _spec_get, labelled_levels, moderator_predictions, moderator_table  # noqa: F401
 
 __all__ = ["analyse_review", "ReviewAnalysis", "moderator_table"]
 
@@ -386,19 +386,6 @@ def strategy_ranking(result: Any, *, mid: float | None, higher_is_better: bool =
 
 
 # ---------------------------------------------------------------------- certainty and the answer
-def _plural(noun_phrase: str) -> bool:
-    """Whether a noun phrase's head noun is plural ("writing-to-learn activities", not "facilitation").
-
-    Examples
-    --------
-    >>> _plural("implementation strategies (audit and feedback, reminders)"), _plural("practice facilitation")
-    (True, False)
-    """
-    head = noun_phrase.split("(")[0].split(",")[0].strip()
-    last = head.split()[-1].lower().strip(".;:") if head else ""
-    return last.endswith("s") and not last.endswith(("ss", "us", "is"))
-
-
 def fitted_rows(data: pd.DataFrame, meta: MetaResult) -> pd.DataFrame:
     """The rows of ``data`` the pooled model used, in its order (rows with a missing effect dropped).
 
@@ -424,7 +411,7 @@ def rate_and_answer(analysis: ReviewAnalysis) -> None:
     """Fill in the certainty rating, the natural-unit effect and the one-sentence answer."""
     from synthesis.grading.certainty import assess_certainty
     from synthesis.grading.units import natural_units
-    from synthesis.grading.wording import direction_of_effect, plain_language_answer
+    from synthesis.grading.wording import direction_of_effect, is_plural, plain_language_answer
 
     spec, data, meta = analysis.spec, analysis.data, analysis.meta
     direction = _spec_get(spec, "effect.direction", "higher_is_better")
@@ -439,6 +426,7 @@ def rate_and_answer(analysis: ReviewAnalysis) -> None:
     analysis.certainty = assess_certainty(
         meta, risk_of_bias=fitted_rows(data, meta)[rob_column].tolist() if rob_column else None,
         risk_of_bias_column=rob_column or "risk_of_bias",
+        risk_of_bias_reason=_spec_get(spec, "certainty.risk_of_bias_reason"),
         egger=analysis.egger if use_bias_tests else None,
         trimfill=analysis.trimfill if use_bias_tests else None,
         selection=analysis.selection if use_bias_tests else None, mid=mid, direction=direction,
@@ -450,14 +438,18 @@ def rate_and_answer(analysis: ReviewAnalysis) -> None:
         measure, headline.estimate, headline.ci_lb, headline.ci_ub,
         baseline_risk=_spec_get(spec, "decision.baseline_risk"),
         months_progress=bool(_spec_get(spec, "decision.months_progress", False)), direction=direction,
-        level=meta.level, people=_spec_get(spec, "decision.people") or "people")
+        level=meta.level, people=_spec_get(spec, "decision.people") or "people",
+        event=_spec_get(spec, "decision.event"))
     effect_direction = direction_of_effect(headline.estimate, mid=mid)
     beneficial = ((effect_direction == "increase") == (direction == "higher_is_better")
                   if effect_direction != "none" else None)
     intervention = _spec_get(spec, "question.intervention")
+    plural = _spec_get(spec, "question.plural")
     analysis.answer = plain_language_answer(analysis.certainty, intervention,
                                             _spec_get(spec, "question.outcome"), effect_direction,
-                                            beneficial=beneficial, plural=_plural(intervention))
+                                            beneficial=beneficial,
+                                            plural=is_plural(intervention) if plural is None else bool(plural),
+                                            kind=_spec_get(spec, "question.kind", "intervention"))
 
 
 def analyse_review(review_id: str, project_dir: str | Path = ".",

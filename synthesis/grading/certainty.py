@@ -65,22 +65,20 @@ from typing import Any
 
 import numpy as np
 
-from synthesis.errors import DataError, ReviewError
+from synthesis.errors import DataError
 from synthesis.grading.measures import back_transform
 from synthesis.grading.rating import LEVELS, Certainty, Downgrade
 from synthesis.grading.units import orient
 from synthesis.meta.small_study import MIN_STUDIES
 from synthesis.numbers import interval, level_percent, number, p_value, percent, round_half_up
-from synthesis.review.risk_of_bias import rob_judgements
+from synthesis.grading.judged import (ROB_HIGH_SERIOUS, ROB_HIGH_VERY_SERIOUS, ROB_NOT_LOW_SERIOUS,
+                                      rate_indirectness, rate_risk_of_bias)
 
 __all__ = ["rate_risk_of_bias", "rate_inconsistency", "rate_imprecision", "rate_publication_bias",
            "rate_indirectness", "assess_certainty", "ROB_HIGH_SERIOUS", "ROB_HIGH_VERY_SERIOUS",
            "ROB_NOT_LOW_SERIOUS", "I2_SERIOUS", "I2_VERY_SERIOUS", "OIS_PARTICIPANTS", "OIS_EVENTS",
            "EGGER_ALPHA", "TRIMFILL_SHIFT"]
 
-ROB_HIGH_VERY_SERIOUS = 50.0  #: % weight at high risk of bias -> 2 levels
-ROB_HIGH_SERIOUS = 25.0  #: % weight at high risk of bias -> 1 level
-ROB_NOT_LOW_SERIOUS = 50.0  #: % weight not at low risk of bias -> 1 level
 I2_SERIOUS = 50.0  #: I² (%) from which heterogeneity can rate down 1 level
 I2_VERY_SERIOUS = 75.0  #: I² (%) from which heterogeneity can rate down 2 levels
 OIS_PARTICIPANTS = 400  #: optimal information size, continuous outcomes (participants)
@@ -88,8 +86,6 @@ OIS_EVENTS = 300  #: optimal information size, binary outcomes (events)
 EGGER_ALPHA = 0.10  #: Egger's test significance level
 TRIMFILL_SHIFT = 0.20  #: relative change of the estimate after trim-and-fill that is material
 
-_INDIRECTNESS = {"none": 0, "no": 0, "not serious": 0, "not_serious": 0,
-                 "serious": 1, "very serious": 2, "very_serious": 2}
 
 # ---------------------------------------------------------------- helpers
 def _finite(x: Any) -> bool:
@@ -111,71 +107,6 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
 
 
 # ---------------------------------------------------------------- domains
-def rate_risk_of_bias(risk_of_bias: Sequence[Any] | None, weights: Sequence[float] | None = None, *,
-                      column: str = "risk_of_bias") -> Downgrade:
-    """Rate down for risk of bias by the share of weight from high-risk studies.
-
-    Labels (case-insensitive): ``low``; ``some concerns`` / ``unclear`` /
-    ``moderate`` (counted as some concerns); ``high`` / ``serious`` /
-    ``critical``. A missing label counts as some concerns. Thresholds:
-    :data:`ROB_HIGH_VERY_SERIOUS`, :data:`ROB_HIGH_SERIOUS`,
-    :data:`ROB_NOT_LOW_SERIOUS` (see the module docstring).
-
-    Parameters
-    ----------
-    risk_of_bias : sequence of str or None
-        One label per study (row order of ``weights``); None when the review
-        has no risk-of-bias column (the domain is then not assessed).
-    weights : sequence of float, optional
-        Model weights (any scale; normalised). Equal weights when omitted.
-    column : str
-        Column name, for error messages.
-
-    Raises
-    ------
-    DataError
-        Unknown labels (naming the rows, 1-based) or a length mismatch.
-
-    Examples
-    --------
-    >>> rate_risk_of_bias(["high", "low", "high"], [30, 40, 30]).levels
-    2
-    >>> rate_risk_of_bias(None).levels, rate_risk_of_bias(None).assessed
-    (1, False)
-    """
-    if risk_of_bias is None:
-        # GRADE rates the body of evidence after judging each study's risk of bias (GRADE
-        # Handbook, section 5.2.1); with no judgement recorded we cannot rule serious risk of
-        # bias out, so the rating is lowered one level as a precaution rather than assumed fine.
-        return Downgrade("risk_of_bias", 1, "The review records no risk-of-bias judgement for the "
-                         "studies, so serious risk of bias cannot be ruled out: rated down one level "
-                         "as a precaution.", assessed=False)
-    labels = list(risk_of_bias)
-    if not labels:
-        raise DataError(f"column {column!r} is empty: give a risk-of-bias rating for each study")
-    w = np.ones(len(labels)) if weights is None else np.asarray(weights, dtype=float)
-    if w.shape != (len(labels),):
-        raise DataError(f"column {column!r} has {len(labels)} ratings but there are {w.size} weights")
-    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-        raise DataError("weights must be finite, non-negative and not all zero")
-    kinds = rob_judgements(labels, column)
-    share = 100.0 * w / w.sum()
-    kinds_arr = np.array(kinds)
-    high = float(share[kinds_arr == "high"].sum())
-    not_low = float(share[kinds_arr != "low"].sum())
-    if high >= ROB_HIGH_VERY_SERIOUS:
-        return Downgrade("risk_of_bias", 2, f"Most of the evidence ({percent(high)} of the weight) comes "
-                         "from studies at high risk of bias.")
-    if high >= ROB_HIGH_SERIOUS:
-        return Downgrade("risk_of_bias", 1, f"A substantial part of the evidence ({percent(high)} of the "
-                         "weight) comes from studies at high risk of bias.")
-    if not_low >= ROB_NOT_LOW_SERIOUS:
-        return Downgrade("risk_of_bias", 1, f"Most of the evidence ({percent(not_low)} of the weight) "
-                         "comes from studies with some concerns or a high risk of bias.")
-    return Downgrade("risk_of_bias", 0, f"Most of the evidence ({percent(100 - not_low)} of the weight) "
-                     f"comes from studies at low risk of bias ({percent(high)} from studies at high risk).")
-
-
 def rate_inconsistency(I2: float | None, pi_lb: float | None, pi_ub: float | None, *,
                        mid: float | None = None, direction: str = "higher_is_better",
                        k: int | None = None, measure: str | None = None) -> Downgrade:
@@ -385,46 +316,6 @@ def rate_publication_bias(egger_p: float | None, estimate: float, adjusted_estim
                      f"changes the estimate little ({change}).")
 
 
-def rate_indirectness(judgement: str | None = None, reason: str | None = None) -> Downgrade:
-    """Rate down for indirectness by the reviewer's judgement.
-
-    Parameters
-    ----------
-    judgement : {None, "none", "serious", "very_serious"}
-        From ``certainty.indirectness`` in review.yaml (None: not set).
-    reason : str, optional
-        ``certainty.indirectness_reason``: one sentence shown in the report.
-
-    Raises
-    ------
-    ReviewError
-        An unknown judgement.
-
-    Examples
-    --------
-    >>> rate_indirectness("serious", "Most studies were in primary schools only").levels
-    1
-    >>> rate_indirectness().assessed
-    False
-    """
-    text = (reason or "").strip()
-    if text and text[-1] not in ".!?":
-        text += "."
-    if judgement is None:
-        return Downgrade("indirectness", 0, text or "The reviewer did not flag any indirectness "
-                         "(certainty.indirectness is not set in review.yaml).", assessed=False)
-    key = " ".join(str(judgement).strip().lower().replace("-", " ").split())
-    levels = _INDIRECTNESS.get(key, _INDIRECTNESS.get(key.replace(" ", "_")))
-    if levels is None:
-        raise ReviewError(f"certainty.indirectness in review.yaml is {judgement!r}; use none, serious "
-                          "or very_serious")
-    if not text:
-        text = ("The reviewer judged that the studies match the review question." if levels == 0 else
-                f"The reviewer judged the evidence {'very ' if levels == 2 else ''}seriously indirect "
-                "for the review question (no reason given in certainty.indirectness_reason).")
-    return Downgrade("indirectness", levels, text)
-
-
 # ---------------------------------------------------------------- overall
 def _egger_p(egger: Any) -> float | None:
     if egger is None or isinstance(egger, (int, float, np.floating)):
@@ -440,7 +331,8 @@ def _adjusted(trimfill: Any) -> float | None:
 
 
 def assess_certainty(result: Any, *, risk_of_bias: Sequence[Any] | None = None,
-                     risk_of_bias_column: str = "risk_of_bias", egger: Any = None, trimfill: Any = None,
+                     risk_of_bias_column: str = "risk_of_bias", risk_of_bias_reason: str | None = None,
+                     egger: Any = None, trimfill: Any = None,
                      selection: Any = None, mid: float | None = None, direction: str = "higher_is_better",
                      total_n: float | None = None, total_events: float | None = None,
                      indirectness: str | None = None, indirectness_reason: str | None = None,
@@ -454,6 +346,8 @@ def assess_certainty(result: Any, *, risk_of_bias: Sequence[Any] | None = None,
         (percent; for risk of bias) and optionally ``level``.
     risk_of_bias : sequence, optional
         One rating per study in the order of ``result.weights``.
+    risk_of_bias_reason : str, optional
+        Why risk of bias was not assessed (with no ratings), shown in the reason.
     egger : EggerResult-like or float, optional
         Egger's test (``.pval``) or its p-value.
     trimfill : TrimFillResult-like or float, optional
@@ -490,7 +384,8 @@ def assess_certainty(result: Any, *, risk_of_bias: Sequence[Any] | None = None,
     level = _get(result, "level", 0.95) or 0.95
     estimate = float(_get(result, "estimate"))
     downgrades = (
-        rate_risk_of_bias(risk_of_bias, _get(result, "weights"), column=risk_of_bias_column),
+        rate_risk_of_bias(risk_of_bias, _get(result, "weights"), column=risk_of_bias_column,
+                          not_assessed_reason=risk_of_bias_reason),
         rate_inconsistency(_get(result, "I2"), _get(result, "pi_lb"), _get(result, "pi_ub"), mid=mid,
                            direction=direction, k=k, measure=measure),
         rate_imprecision(_get(result, "ci_lb"), _get(result, "ci_ub"), estimate=estimate, mid=mid,

@@ -341,6 +341,13 @@ def _count_interval(lo: int, hi: int) -> str:
     return f"{_count_word(lo)} to {_count_word(hi)}"
 
 
+def _counts(c0: int, c1: int, per: int, people: str, event: str | None) -> str:
+    """``"71 in every 100 offenders would not reoffend instead of 68"`` (``"from 68 to 71 ..."`` without an event)."""
+    if event:
+        return f"{c1} in every {per:,} {people} would {event.strip()} instead of {c0}"
+    return f"from {c0} to {c1} in every {per:,} {people}"
+
+
 def _per(baseline_risk: float | None) -> int:
     """People per which counts are given: 1000 for rare events (< 10%), else 100."""
     return 1000 if baseline_risk is not None and baseline_risk < 0.10 else 100
@@ -349,7 +356,7 @@ def _per(baseline_risk: float | None) -> int:
 def natural_units(measure: str, estimate: float, ci_lb: float, ci_ub: float, *,
                   baseline_risk: float | None = None, months_progress: bool = False,
                   direction: str = "higher_is_better", level: float = 0.95,
-                  people: str = "people") -> NaturalUnits:
+                  people: str = "people", event: str | None = None) -> NaturalUnits:
     """Translate a pooled effect and its CI into natural units with a phrase.
 
     Rules
@@ -386,6 +393,10 @@ def natural_units(measure: str, estimate: float, ci_lb: float, ci_ub: float, *,
         Confidence level of the interval (for the "95% CI" label).
     people : str
         Noun for counts ("people", "pupils", ...).
+    event : str, optional
+        What the counted people would do, after "would" ("develop lung cancer"): the
+        phrase then names the outcome, "12 in every 1,000 women would develop lung
+        cancer instead of 10".
 
     Examples
     --------
@@ -397,6 +408,9 @@ def natural_units(measure: str, estimate: float, ci_lb: float, ci_ub: float, *,
     'from 45 to 53 in every 100 people (8 more per 100; 95% CI 3 to 13 more)'
     >>> natural_units("OR", np.log(1.38), np.log(1.12), np.log(1.7), baseline_risk=0.45).short
     '53 instead of 45 in every 100 people'
+    >>> natural_units("OR", np.log(1.2), np.log(1.0), np.log(1.4), baseline_risk=0.01, people="women",
+    ...               event="develop lung cancer").phrase
+    '12 in every 1,000 women would develop lung cancer instead of 10 (2 more per 1,000; 95% CI 0 to 4 more)'
     """
     m = str(measure).upper()
     est, lb, ub = float(estimate), float(ci_lb), float(ci_ub)
@@ -425,7 +439,7 @@ def natural_units(measure: str, estimate: float, ci_lb: float, ci_ub: float, *,
         effects = [absolute_effect(v, m, p0) for v in (est, lb, ub)]
         c0 = _whole(p0 * per)
         c1, clo, chi = (_whole(a.risk * per) for a in effects)
-        phrase = (f"from {c0} to {c1} in every {per:,} {people} ({_count_word(c1 - c0)} per {per:,}; "
+        phrase = (_counts(c0, c1, per, people, event) + f" ({_count_word(c1 - c0)} per {per:,}; "
                   f"{lev} CI {_count_interval(clo - c0, chi - c0)})")
         return NaturalUnits(m, "absolute_risk", phrase, detail, effects[0].difference_pp,
                             effects[1].difference_pp, effects[2].difference_pp, "percentage points",
@@ -441,7 +455,7 @@ def natural_units(measure: str, estimate: float, ci_lb: float, ci_ub: float, *,
         short = f"{_count_word(d)} per {per:,} {people}"
         if baseline_risk is not None:
             c0 = _whole(float(baseline_risk) * per)
-            phrase = f"from {c0} to {c0 + d} in every {per:,} {people} ({_count_word(d)} per {per:,}; " \
+            phrase = _counts(c0, c0 + d, per, people, event) + f" ({_count_word(d)} per {per:,}; " \
                      f"{lev} CI {_count_interval(dlo, dhi)})"
             short = f"{c0 + d} instead of {c0} in every {per:,} {people}"
         return NaturalUnits(m, "risk_difference", phrase, detail, 100 * est, 100 * lb, 100 * ub,

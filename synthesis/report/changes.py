@@ -15,7 +15,7 @@ import pandas as pd
 
 from synthesis import numbers
 
-__all__ = ["diff_manifests", "changes_since", "change_summary", "short_hashes"]
+__all__ = ["diff_manifests", "changes_since", "change_summary", "changes_in_words", "short_hashes"]
 
 _MISSING = object()
 #: how a result is shown to a reader, by its last key (default: two decimals)
@@ -193,4 +193,56 @@ def change_summary(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     estimate = (_headline(old), _headline(new))
     lines.append(f"headline estimate unchanged: {estimate[1]}" if estimate[0] == estimate[1]
                  else f"headline estimate CHANGED: {estimate[0]} -> {estimate[1]}")
+    return lines
+
+
+def _studies(manifest: dict[str, Any]) -> int | None:
+    k = (_results_of(manifest).get("headline") or {}).get("k")
+    return int(k) if isinstance(k, (int, float)) and not isinstance(k, bool) else None
+
+
+def changes_in_words(previous: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
+    """What changed since the previous version, in sentences for the top of the version section.
+
+    Studies added or removed, data or settings changed, and whether the answer or its
+    certainty changed ("The answer changed from ... to ... after 3 studies were added.").
+    Empty for a first version.
+
+    Examples
+    --------
+    >>> old = {"settings": {"seed": 1}, "results": {"answer": "X may improve Y.", "certainty": "low",
+    ...                                           "headline": {"k": 20}}}
+    >>> new = {"settings": {"seed": 1}, "results": {"answer": "X probably improves Y.", "certainty": "moderate",
+    ...                                           "headline": {"k": 23}}}
+    >>> changes_in_words(old, new)[0]
+    "The answer changed from 'X may improve Y.' to 'X probably improves Y.' after 3 studies were added."
+    """
+    if not previous:
+        return []
+    before, after = _results_of(previous), _results_of(new)
+    k0, k1 = _studies(previous), _studies(new)
+    studies = ""
+    if k0 is not None and k1 is not None and k0 != k1:
+        n = abs(k1 - k0)
+        studies = f"{n} stud{'y was' if n == 1 else 'ies were'} {'added' if k1 > k0 else 'removed'}"
+    table = diff_manifests(previous, new)
+    settings = table.loc[table["section"] == "settings", "item"].tolist()
+    data_changed = bool((table["section"] == "data").any())
+    causes = [c for c in (studies, (f"{len(settings)} setting{'s' if len(settings) > 1 else ''} changed ("
+                                    f"{', '.join(settings)})") if settings else "",
+                          "the study data changed" if data_changed and not studies else "",
+                          "the analysis software was updated" if (table["section"] == "software").any() else "")
+              if c]
+    after_text = " after " + " and ".join(causes) if causes else ""
+    lines = []
+    answer = (before.get("answer"), after.get("answer"))
+    certainty = (before.get("certainty"), after.get("certainty"))
+    if answer[0] != answer[1]:
+        lines.append(f"The answer changed from '{answer[0]}' to '{answer[1]}'{after_text}.")
+    if certainty[0] != certainty[1]:
+        lines.append(f"The certainty of the evidence changed from {certainty[0]} to {certainty[1]}"
+                     f"{'' if lines else after_text}.")
+    if not lines:
+        lines.append("The answer and its certainty did not change"
+                     + (f" ({after_text.strip().removeprefix('after ')})" if causes else "") + ".")
     return lines

@@ -16,15 +16,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pandas as pd
+
 from synthesis.analysis import ReviewAnalysis, _spec_get, analyse_review, strategy_ranking
+from synthesis.analysis.moderators import moderator_predictions
 from synthesis.grading.measures import back_transform, measure_words
-from synthesis.numbers import level_percent
+from synthesis.grading.units import natural_units
+from synthesis.grading.wording import face_value_note, probability_labels
+from synthesis.numbers import level_percent, number
 from synthesis.report import plots
 from synthesis.report.appendix import NATURAL_UNITS_METHODS, methods_section
-from synthesis.report.changes import changes_since
-from synthesis.report.sections import (banner_simulated, certainty_section, headline_section, probability_section,
-                                       publication_bias_sensitivity, render, section)
-from synthesis.report.tables import moderator_table, strategy_table, studies_table, version_section
+from synthesis.report.changes import changes_in_words, changes_since
+from synthesis.report.moderation import moderator_effects_section
+from synthesis.report.sections import (banner_simulated, certainty_section, glossary, headline_section,
+                                       probability_section, publication_bias_sensitivity, render, section)
+from synthesis.report.tables import strategy_table, studies_table, version_section
 from synthesis.report.templating import Fragment, join
 
 __all__ = ["banner", "headline", "certainty", "probability", "where_it_works", "figures", "studies", "version",
@@ -79,18 +85,34 @@ def headline(a: ReviewAnalysis) -> Fragment:
     nu = a.natural_units
     return headline_section(_spec_get(a.spec, "question.plain_question"), a.answer, a.certainty,
                             getattr(nu, "phrase", None), getattr(nu, "detail", None),
-                            title=_spec_get(a.spec, "title"))
+                            title=_spec_get(a.spec, "title"),
+                            effect_context=f"on {_spec_get(a.spec, 'question.outcome')}"
+                            + (", if the studies are taken at face value" if a.certainty.level == "very low" else "")
+                            + ":")
+
+
+def _kind(a: ReviewAnalysis) -> str:
+    return _spec_get(a.spec, "question.kind", "intervention")
+
+
+def _glossary_terms(a: ReviewAnalysis) -> list[str]:
+    """The technical terms this review's page uses, in reading order."""
+    terms = ["certainty", "CI", _measure(a) if _measure(a) in ("SMD", "OR", "RR") else None, "I2", "PI"]
+    terms += ["MID"] if _spec_get(a.spec, "decision.mid") is not None else []
+    terms += ["egger", "trimfill"] if a.egger is not None else []
+    terms += ["posterior", "prior"] if a.bayes is not None else []
+    return [t for t in terms if t]
 
 
 def certainty(a: ReviewAnalysis) -> Fragment:
-    """How sure are we: the GRADE rating with one sentence per domain.
+    """How sure are we: the GRADE rating with one sentence per domain, and the page's terms explained.
 
     Examples
     --------
     >>> "How sure are we?" in certainty(_example())
     True
     """
-    return certainty_section(a.certainty)
+    return join([certainty_section(a.certainty), glossary(_glossary_terms(a))])
 
 
 def probability(a: ReviewAnalysis) -> Fragment:
@@ -98,12 +120,26 @@ def probability(a: ReviewAnalysis) -> Fragment:
 
     Examples
     --------
-    >>> "Chance that it helps at all" in probability(_example())
+    >>> "Chance of any improvement in the use of evidence-based guidelines" in probability(_example())
     True
     """
     if a.bayes is None and not a.bayes_error:
         return Fragment("")
     mid = _spec_get(a.spec, "decision.mid")
+    kind = _kind(a)
+    outcome = _spec_get(a.spec, "question.outcome")
+    harm = kind == "exposure"  # an exposure is asked whether it harms: the chances are of harm
+
+    def chance(threshold: float) -> float | None:
+        if a.bayes is None:
+            return None
+        return 1.0 - a.bayes_probability(-threshold) if harm else a.bayes_probability(threshold)
+
+    mid_text = None
+    if mid is not None:
+        mid_text = f"{measure_words(_measure(a)).short} {number(float(mid), 2, back_transform(_measure(a)))}"
+    concerns = [d.name.lower() + ("" if d.assessed else " (not assessed)") for d in a.certainty.reasons]
+    title = f"If the studies are taken at face value, how likely is {'harm' if harm else 'a benefit'}?"
     exact = a.bayes is not None and not hasattr(a.bayes, "idata")
     model_text = ("a Bayesian random-effects model, computed exactly by numerical integration"
                   if exact else "a Bayesian hierarchical model of strategies (sampled with NUTS)")
@@ -111,9 +147,23 @@ def probability(a: ReviewAnalysis) -> Fragment:
     ok = a.bayes_error is None and (exact or bool(a.bayes.diagnostics.get("ok")))
     messages = ([a.bayes_error] if a.bayes_error else
                 ([] if exact else list(a.bayes.diagnostics.get("messages", []))))
-    return probability_section(a.bayes_probability(0.0) if a.bayes is not None else None,
-                               a.bayes_probability(float(mid)) if (a.bayes is not None and mid is not None) else None,
-                               mid, prior, ok, messages, model_text=model_text)
+    return probability_section(chance(0.0), chance(float(mid)) if mid is not None else None, mid, prior, ok,
+                               messages, model_text=model_text, title=title,
+                               labels=probability_labels(kind, _direction(a), outcome, mid_text),
+                               note=face_value_note(a.certainty.level, concerns, kind=kind))
+
+
+def _unit_phrase(a: ReviewAnalysis) -> Callable[[float, float, float], str]:
+    """(estimate, lower, upper) -> the effect in this review's natural units (as the headline's)."""
+    spec = a.spec
+
+    def phrase(est: float, lb: float, ub: float) -> str:
+        return natural_units(_measure(a), est, lb, ub, baseline_risk=_spec_get(spec, "decision.baseline_risk"),
+                             months_progress=bool(_spec_get(spec, "decision.months_progress", False)),
+                             direction=_direction(a), level=a.meta.level,
+                             people=_spec_get(spec, "decision.people") or "people",
+                             event=_spec_get(spec, "decision.event")).phrase
+    return phrase
 
 
 @_quiet
@@ -122,7 +172,7 @@ def where_it_works(a: ReviewAnalysis) -> Fragment:
 
     Examples
     --------
-    >>> "Where does it work best?" in where_it_works(_example())
+    >>> "Where and at what scale does it work?" in where_it_works(_example())
     True
     """
     spec, transform = a.spec, back_transform(_measure(a))
@@ -131,27 +181,31 @@ def where_it_works(a: ReviewAnalysis) -> Fragment:
     parts: list[Fragment] = []
     if a.bayes is not None and hasattr(a.bayes, "idata") and _spec_get(spec, "strategy.column"):
         ranking = strategy_ranking(a.bayes, mid=mid, higher_is_better=higher_is_better)
+        lev = level_percent(getattr(a.bayes, "level", None) or a.meta.level)
         parts.append(strategy_table(ranking, label="strategy", higher_is_better=higher_is_better,
-                                    transform=transform))
+                                    transform=transform, interval_label=f"{lev} credible interval"))
         fig = plots.strategy_plot(ranking, label="strategy", higher_is_better=higher_is_better, mid=mid,
                                   transform=transform, level=a.bayes.level)
         parts.append(plots.figure_to_html(fig, caption="Strategies ranked by their estimated effect, "
-                                          f"with {level_percent(a.bayes.level)} credible intervals."))
-    if a.moderators is not None or a.subgroups is not None:
-        sub = a.subgroups
-        sub_label = None
-        if sub is not None:
-            mod = next((m for m in (_spec_get(spec, "moderators") or []) if _spec_get(m, "name") == sub.by), None)
-            sub_label = _spec_get(mod, "label", sub.by)
-        parts.append(moderator_table(
-            a.moderators, sub.table if sub is not None else None, subgroup_name=sub_label,
-            subgroup_pval=sub.pval_between if sub is not None else None, transform=transform, level=a.meta.level))
-        table = a.moderators if a.moderators is not None and len(a.moderators) else None
-        plot_table = (sub.table.reset_index().rename(columns={sub.by: "level"}) if sub is not None else table)
-        if plot_table is not None and len(plot_table):
+                                          f"with {lev} credible intervals."))
+    moderators = list(_spec_get(spec, "moderators") or [])
+    if moderators:
+        predictions = moderator_predictions(a.data, [m.model_dump() if hasattr(m, "model_dump") else m
+                                                     for m in moderators],
+                                            method=a.meta.method, test=a.meta.test, level=a.meta.level)
+        parts.append(moderator_effects_section(predictions, unit_phrase=_unit_phrase(a), transform=transform,
+                                               level=a.meta.level, direction=_direction(a),
+                                               effect_name=measure_words(_measure(a)).name.capitalize(),
+                                               title=("Is the effect larger in some kinds of study?"
+                                                      if _kind(a) == "exposure" else
+                                                      "Where and at what scale does it work?")))
+        shown = predictions[predictions["pred"].notna()]
+        if len(shown):  # the figure shows the table's own numbers: the effect predicted in each group
+            plot_table = pd.DataFrame({"level": [f"{lab}: {st}" for lab, st in zip(shown["label"], shown["setting"])],
+                                       "estimate": shown["pred"], "ci_lb": shown["ci_lb"], "ci_ub": shown["ci_ub"],
+                                       "k": shown["k"]})
             fig = plots.moderator_plot(plot_table, transform=transform, level=a.meta.level,
-                                       xlabel=("Pooled effect in each subgroup" if sub is not None
-                                               else "Difference in effect"))
+                                       xlabel=f"Effect expected in each group ({measure_words(_measure(a)).short})")
             parts.append(plots.figure_to_html(fig))
     return join(parts)
 
@@ -212,7 +266,8 @@ def studies(a: ReviewAnalysis) -> Fragment:
     return studies_table(data.reset_index(drop=True), label="study",
                          citation=citation_columns[0] if citation_columns else None,
                          risk_of_bias=_spec_get(spec, "certainty.risk_of_bias_column"), weights=meta.weights,
-                         measure=_measure(a), level=meta.level)
+                         measure=_measure(a), level=meta.level,
+                         not_assessed=_spec_get(spec, "certainty.risk_of_bias_reason"))
 
 
 def version(a: ReviewAnalysis, manifest_draft: dict[str, Any] | None = None,
@@ -225,8 +280,10 @@ def version(a: ReviewAnalysis, manifest_draft: dict[str, Any] | None = None,
     True
     """
     draft = manifest_draft or {}
+    summary = changes_in_words(previous_manifest, {**draft, "results": a.results()}) if previous_manifest else []
     return version_section(draft.get("version_label", "unpublished"), draft.get("created_at", "not published"),
-                           draft.get("fingerprint", "not computed"), changes_since(previous_manifest, draft))
+                           draft.get("fingerprint", "not computed"), changes_since(previous_manifest, draft),
+                           summary=summary)
 
 
 def _data_sentence(spec: Any) -> str:

@@ -23,7 +23,38 @@ from synthesis.numbers import interval, level_percent, number, p_value, probabil
 from synthesis.report.templating import Fragment, join, render_template, report_block
 
 __all__ = ["banner_simulated", "headline_section", "certainty_badge", "certainty_section",
-           "probability_section", "publication_bias_sensitivity", "section", "render"]
+           "probability_section", "publication_bias_sensitivity", "section", "render", "glossary", "GLOSSARY"]
+
+#: the technical terms a policymaker page may use, each explained in a sentence (shown with :func:`glossary`)
+GLOSSARY = {
+    "certainty": ("Certainty of the evidence (GRADE)", "How sure we are of the answer: high, moderate, low or very "
+                  "low. It starts high for randomised trials (low for other studies) and is rated down for risk of "
+                  "bias, inconsistency, imprecision, publication bias and indirectness."),
+    "CI": ("CI (confidence interval)", "The range of average effects that fit the studies; the percentage (e.g. "
+           "95%) is how often such a range would contain the true average effect."),
+    "SMD": ("SMD (standardised mean difference)", "The difference between groups in standard deviations of the "
+            "outcome, so that studies measuring it on different scales can be combined; 0.2 is often called small "
+            "and 0.5 medium."),
+    "OR": ("Odds ratio", "How many times higher the odds of the outcome are with the intervention or exposure "
+           "than without it; 1 means no difference."),
+    "RR": ("Risk ratio", "How many times higher the risk of the outcome is with the intervention or exposure than "
+           "without it; 1 means no difference."),
+    "I2": ("I² (inconsistency)", "The share of the variation between studies' results that reflects real "
+           "differences between them rather than chance: 0% none, above 50% substantial."),
+    "PI": ("Prediction interval", "Where the effect in a new setting like those studied is expected to lie; wider "
+           "than the confidence interval because settings differ."),
+    "MID": ("MID (minimal important difference)", "The smallest change that would matter in practice, set by the "
+            "reviewers before looking at the results."),
+    "egger": ("Egger's test", "A check of whether small studies show larger effects than big ones, which can mean "
+              "that small studies with disappointing results were not published."),
+    "trimfill": ("Trim-and-fill", "A method that adds the studies that seem to be missing from the funnel plot and "
+                 "recomputes the average, to see how much possible missing studies could matter."),
+    "posterior": ("Posterior (Bayesian model)", "What the model concludes about the size of the effect after "
+                  "combining the studies with the prior; the chances on this page are read from it."),
+    "prior": ("Prior", "The model's cautious starting assumption about effect sizes before seeing the studies, "
+              "written like mu ~ Normal(0, 1): the average effect (mu) is expected near 0, rarely beyond 2 "
+              "standard deviations; tau is how much settings differ."),
+}
 
 _LEVEL_CLASS = {"high": "high", "moderate": "moderate", "low": "low", "very low": "very-low"}
 
@@ -93,13 +124,15 @@ def _downgrade_summary(certainty: Any) -> str:
     reasons = [d for d in (_get(certainty, "downgrades") or []) if _get(d, "levels", 0)]
     if not reasons:
         return "Not rated down." if _get(certainty, "downgrades") is not None else ""
-    names = [str(_get(d, "name", None) or str(_get(d, "domain")).replace("_", " ")).lower() for d in reasons]
+    names = [str(_get(d, "name", None) or str(_get(d, "domain")).replace("_", " ")).lower()
+             + ("" if _get(d, "assessed", True) else " (not assessed)") for d in reasons]
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     return f"Rated down for {listed}."
 
 
 def headline_section(question: str, answer_sentence: str, certainty: Any, natural_units_phrase: str | None,
-                     estimate_text: str | None, *, title: str | None = None) -> Fragment:
+                     estimate_text: str | None, *, title: str | None = None,
+                     effect_context: str | None = None) -> Fragment:
     """The first screen: question, one-sentence answer, certainty and the effect in natural units.
 
     Parameters
@@ -116,6 +149,8 @@ def headline_section(question: str, answer_sentence: str, certainty: Any, natura
         The effect on the analysis scale, e.g. "SMD 0.22 (95% CI 0.08 to 0.36)".
     title : str, optional
         Report title (an ``<h1>``).
+    effect_context : str, optional
+        What the effect line is about, after the "Effect" label: "on the risk of lung cancer:".
 
     Examples
     --------
@@ -127,7 +162,8 @@ def headline_section(question: str, answer_sentence: str, certainty: Any, natura
     certainty = _as_certainty(certainty)
     return render_template("headline.html.j2", title=title, question=question, answer=answer_sentence,
                            badge=certainty_badge(certainty), why=_downgrade_summary(certainty),
-                           phrase=natural_units_phrase, estimate=estimate_text)
+                           phrase=natural_units_phrase, effect_context=effect_context,
+                           estimate=None if estimate_text == natural_units_phrase else estimate_text)
 
 
 def certainty_section(certainty: Any, *, title: str = "How sure are we?") -> Fragment:
@@ -162,7 +198,8 @@ def certainty_section(certainty: Any, *, title: str = "How sure are we?") -> Fra
 def probability_section(prob_gt_0: float | None, prob_gt_mid: float | None, mid: float | None,
                         prior_text: str | None, diagnostics_ok: bool, diagnostics_messages: Sequence[str] = (),
                         *, mid_text: str | None = None, title: str = "How likely is it to help?",
-                        model_text: str = "a Bayesian random-effects model") -> Fragment:
+                        model_text: str = "a Bayesian random-effects model",
+                        labels: tuple[str, str | None] | None = None, note: str | None = None) -> Fragment:
     """Chance that the strategy helps at all and by at least the MID, with the prior named.
 
     A plain warning box lists the diagnostics messages when the model did not
@@ -181,6 +218,11 @@ def probability_section(prob_gt_0: float | None, prob_gt_mid: float | None, mid:
     diagnostics_messages : sequence of str
     mid_text : str, optional
         The MID in words, e.g. "0.10 SD, about 1 month's progress".
+    labels : (str, str or None), optional
+        The two probabilities' labels in the question's direction
+        (:func:`synthesis.grading.wording.probability_labels`); "helps" by default.
+    note : str, optional
+        On what the chances rest (:func:`synthesis.grading.wording.face_value_note`).
 
     Examples
     --------
@@ -188,14 +230,29 @@ def probability_section(prob_gt_0: float | None, prob_gt_mid: float | None, mid:
     >>> "97%" in s and "syn-warning" in s
     True
     """
-    rows = [("Chance that it helps at all", probability(prob_gt_0))]
+    any_label, mid_label = labels or ("Chance that it helps at all", None)
+    rows = [(any_label, probability(prob_gt_0))]
     if mid is not None or mid_text:
         what = mid_text or number(mid)
-        rows.append((f"Chance that it helps by at least the minimal important difference ({what})",
+        rows.append((mid_label or f"Chance that it helps by at least the minimal important difference ({what})",
                      probability(prob_gt_mid)))
-    return render_template("probability.html.j2", title=title, rows=rows, model_text=model_text,
+    return render_template("probability.html.j2", title=title, rows=rows, model_text=model_text, note=note,
                            prior_text=prior_text, diagnostics_ok=diagnostics_ok,
                            messages=list(diagnostics_messages))
+
+
+def glossary(terms: Sequence[str]) -> Fragment:
+    """The terms used on the page explained, in a ``<details>`` that opens without JavaScript.
+
+    ``terms`` are keys of :data:`GLOSSARY`, in the order shown (unknown keys are an error).
+
+    Examples
+    --------
+    >>> g = glossary(["CI", "I2"])
+    >>> "<details" in g and "confidence interval" in g
+    True
+    """
+    return render_template("glossary.html.j2", items=[GLOSSARY[t] for t in dict.fromkeys(terms)])
 
 
 def publication_bias_sensitivity(selection: Any, pet_peese: Any = None, *, estimate: float | None = None,

@@ -16,10 +16,15 @@ from scipy import stats
 
 from synthesis.grading.measures import back_transform, measure_words
 from synthesis.numbers import MISSING, interval, level_percent, number, p_value, percent, probability
+from synthesis.review.risk_of_bias import rob_judgements
 from synthesis.report.sections import section
 from synthesis.report.templating import Fragment, render_template
 
 __all__ = ["moderator_table", "strategy_table", "studies_table", "version_section", "estimate_with_interval"]
+
+
+#: each study's judgement in RoB 2 wording (Sterne et al. 2019, BMJ 366:l4898)
+_ROB_WORDS = {"low": "Low", "some": "Some concerns", "high": "High"}
 
 
 def _is_missing(value: Any) -> bool:
@@ -179,7 +184,8 @@ def strategy_table(df: pd.DataFrame, *, label: str | None = None, higher_is_bett
 def studies_table(df: pd.DataFrame, *, label: str = "study", citation: str | None = "citation",
                   risk_of_bias: str | None = None, weights: Sequence[float] | None = None,
                   measure: str | None = None, level: float = 0.95, digits: int = 2,
-                  extra: Sequence[str] = (), title: str = "Included studies") -> Fragment:
+                  extra: Sequence[str] = (), not_assessed: str | None = None,
+                  title: str = "Included studies") -> Fragment:
     """A table of the included studies with citations, effects and weights.
 
     Parameters
@@ -194,6 +200,8 @@ def studies_table(df: pd.DataFrame, *, label: str = "study", citation: str | Non
         ``OR``/``RR`` show exponentiated effects.
     extra : sequence of str
         Further columns to show as they are (e.g. ``year``, ``country``).
+    not_assessed : str, optional
+        Without a risk-of-bias column: why risk of bias was not assessed (said under the table).
 
     Examples
     --------
@@ -212,7 +220,8 @@ def studies_table(df: pd.DataFrame, *, label: str = "study", citation: str | Non
     name = measure_words(measure).name if measure else "effect"
     headers = ["Study"] + (["Citation"] if show_cit else []) + extra + \
         [f"{name[:1].upper()}{name[1:]} ({level_percent(level)} CI)"] + \
-        (["Weight"] if w is not None else []) + (["Risk of bias"] if show_rob else [])
+        (["Weight"] if w is not None else []) + (["Risk of bias (RoB 2)"] if show_rob else [])
+    judgements = rob_judgements(df[risk_of_bias].tolist(), risk_of_bias) if show_rob else []
     rows = []
     for i in range(len(df)):
         r = df.iloc[i]
@@ -224,15 +233,19 @@ def studies_table(df: pd.DataFrame, *, label: str = "study", citation: str | Non
         if w is not None:
             row.append(percent(w[i], 1))
         if show_rob:
-            row.append(_text(r[risk_of_bias]))
+            row.append(_ROB_WORDS[judgements[i]] if _text(r[risk_of_bias]) else "not judged (some concerns)")
         rows.append(row)
     numeric = [False] + [False] * show_cit + [False] * len(extra) + [True] + [True] * (w is not None) + \
         [False] * show_rob
-    return section(title, _table(headers, rows, numeric=numeric), css_class="syn-studies")
+    caption = None
+    if not show_rob:
+        caption = ("Risk of bias: not assessed" + (f" ({not_assessed.strip().rstrip('.')})" if not_assessed else "")
+                   + "; see How sure are we?")
+    return section(title, _table(headers, rows, numeric=numeric, caption=caption), css_class="syn-studies")
 
 
 def version_section(version: Any, created_at: Any, fingerprint: Any, changes_df: pd.DataFrame | None = None,
-                    *, title: str = "Version and changes") -> Fragment:
+                    *, summary: Sequence[str] = (), title: str = "Version and changes") -> Fragment:
     """Version label, date, fingerprint(s) and what changed since the previous version.
 
     Parameters
@@ -245,6 +258,8 @@ def version_section(version: Any, created_at: Any, fingerprint: Any, changes_df:
     changes_df : DataFrame or None
         What changed (any columns, e.g. ``what, before, after``); None for
         the first version, empty when nothing in the results changed.
+    summary : sequence of str
+        What changed in words (:func:`synthesis.report.changes.changes_in_words`), shown first.
 
     Examples
     --------
@@ -265,4 +280,4 @@ def version_section(version: Any, created_at: Any, fingerprint: Any, changes_df:
             changes = _table([str(c).replace("_", " ").capitalize() for c in changes_df.columns], rows,
                              numeric=[False] * len(changes_df.columns),
                              caption="What changed since the previous version")
-    return render_template("version.html.j2", title=title, items=items, changes=changes)
+    return render_template("version.html.j2", title=title, items=items, changes=changes, summary=list(summary))

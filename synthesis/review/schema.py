@@ -99,6 +99,11 @@ class Question(_Spec):
     comparison: Text = Field(description="what it is compared with")
     outcome: Text = Field(description="the outcome in plain words, e.g. 'pupils' attainment'")
     plain_question: Text = Field(description="the question as a policymaker would ask it")
+    kind: Literal["intervention", "exposure"] = Field(
+        "intervention", description="intervention (something done to help) or exposure (something people are "
+        "exposed to, whose harm is in question): sets whether the page speaks of benefit or of harm")
+    plural: bool | None = Field(None, description="whether the intervention is a plural noun phrase "
+                                "('programmes ... reduce'); guessed from its head noun when not set")
 
 
 class Effect(_Spec):
@@ -202,6 +207,9 @@ class Moderator(_Spec):
     label: Text | None = None
     reference: Scalar = None
     level_labels: dict[Any, Text] | None = None
+    role: Literal["scale"] | None = Field(None, description="scale: the moderator is the scale of delivery "
+                                          "(research trials vs routine practice); the page says whether the "
+                                          "effect holds at scale")
 
     @field_validator("reference")
     @classmethod
@@ -352,6 +360,9 @@ class Decision(_Spec):
     context: Text | None = Field(None, description="a categorical moderator whose levels are the contexts of the "
                                                    "toolkit's evidence-gap view (e.g. setting)")
 
+    event: Text | None = Field(None, description="what the counted people would do, after 'would': "
+                               "'develop lung cancer', 'not reoffend' (binary outcomes)")
+
     @model_validator(mode="after")
     def _cost_has_reason(self) -> Decision:
         if self.cost is not None and self.cost_reason is None:
@@ -436,6 +447,10 @@ class CertaintySpec(_Spec):
     start: Literal["high", "low"] = "high"
     start_reason: Text | None = None
     risk_of_bias_column: Text | None = None
+    risk_of_bias: Literal["not_assessed"] | None = Field(
+        None, description="not_assessed: say so when the studies have no risk-of-bias judgement (the domain "
+        "is then rated down one level as a precaution)")
+    risk_of_bias_reason: Text | None = Field(None, description="why risk of bias was not assessed (shown)")
     sample_size_column: Text | None = None
     indirectness: Literal["none", "serious", "very_serious"] | None = None
     indirectness_reason: Text | None = None
@@ -449,6 +464,9 @@ class CertaintySpec(_Spec):
 
     @model_validator(mode="after")
     def _reason(self) -> CertaintySpec:
+        if self.risk_of_bias == "not_assessed" and self.risk_of_bias_column:
+            raise ValueError("key 'certainty.risk_of_bias': it is not_assessed but risk_of_bias_column is set; "
+                             "remove one of them")
         if self.indirectness in ("serious", "very_serious") and not self.indirectness_reason:
             raise ValueError("key 'certainty.indirectness_reason': say why the evidence is indirect "
                              "(it is shown in the report)")
