@@ -125,7 +125,8 @@ def test_what_changed_in_words():
 
 
 def test_model_label_matches_the_model():
-    from synthesis.report.plots import model_label
+    from synthesis.report.plots.study import model_label
 
-    assert model_label("EE") == model_label("FE") == model_label("MH") == "Common-effect model"
+    assert model_label("EE") == model_label("FE") == "Common-effect model"
+    assert model_label("MH").startswith("Common-effect model") and model_label("Peto").startswith("Common-effect")
     assert model_label("REML") == "Random-effects model (REML)" and model_label("DL").startswith("Random-effects")
