@@ -32,6 +32,8 @@ import pandas as pd
 from synthesis.meta.multilevel import multilevel_meta_analysis
 
 SIZES = ((2_000, 500), (10_000, 2_000))
+#: rma.mv at 10,000 effects takes minutes (more on a busy machine): a generous limit per R run
+R_TIMEOUT = 3600
 
 R_CODE = r"""
 suppressPackageStartupMessages({library(metafor); library(clubSandwich); library(jsonlite)})
@@ -73,7 +75,12 @@ def r_times(data: pd.DataFrame) -> dict | None:
         csv, script = Path(folder) / "d.csv", Path(folder) / "bench.R"
         data.to_csv(csv, index=False, float_format="%.17g")
         script.write_text(R_CODE)
-        run = subprocess.run(["Rscript", str(script), str(csv)], capture_output=True, text=True)
+        try:
+            run = subprocess.run(["Rscript", str(script), str(csv)], capture_output=True, text=True,
+                                 timeout=R_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            print(f"  R did not finish within {R_TIMEOUT} s")
+            return None
     if run.returncode != 0:
         print(f"  R failed: {run.stderr.strip()[-300:]}")
         return None
