@@ -1,7 +1,9 @@
 """Moderators of one review: coded levels relabelled, one meta-regression per moderator."""
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -56,12 +58,15 @@ def labelled_levels(data: pd.DataFrame, moderators: list[Any]) -> tuple[pd.DataF
 
 
 def moderator_table(data: pd.DataFrame, moderators: list[Any], *, method: str, test: str,
-                    level: float) -> pd.DataFrame:
+                    level: float, fitter: Callable[..., Any] | None = None) -> pd.DataFrame:
     """One row per moderator term from single-moderator meta-regressions.
 
     Columns: ``moderator, label, term, comparison, estimate, ci_lb, ci_ub, pval, QMp, R2, k, note``.
     Each moderator is analysed on its own (one at a time), so the table answers
-    "does this characteristic explain differences between studies?".
+    "does this characteristic explain differences between studies?". ``fitter(data,
+    [name], categorical=..., reference=...)`` fits one moderator (default:
+    :func:`synthesis.meta.meta_regression` with ``method``, ``test`` and ``level``;
+    several effects per study: :func:`synthesis.analysis.dependence.moderator_fitter`).
 
     Examples
     --------
@@ -80,9 +85,9 @@ def moderator_table(data: pd.DataFrame, moderators: list[Any], *, method: str, t
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                fit = meta_regression(data, [name], categorical=[name] if categorical else [],
-                                      reference={name: reference} if reference is not None else None,
-                                      method=method, test=test, level=level)
+                fit = (fitter or functools.partial(meta_regression, method=method, test=test, level=level))(
+                    data, [name], categorical=[name] if categorical else [],
+                    reference={name: reference} if reference is not None else None)
             except ValueError as exc:  # e.g. too few studies for the levels: say so in the table
                 rows.append({"moderator": name, "label": label, "term": "", "comparison": "",
                              "estimate": np.nan,
