@@ -202,6 +202,10 @@ def two_by_two_note(pooled: MantelHaenszelResult, meta: MetaResult, measure: str
 #: review of 8,000 effects spent 29 s there. ``analyse_review(..., case_diagnostics_limit=None)``
 #: computes them at any k.
 CASE_DIAGNOSTICS_CAP = 500
+#: largest number of studies for trim-and-fill and the selection model: their iterations and
+#: likelihood evaluations grow with k (trim-and-fill refits REML until k0 settles: 50 refits at
+#: 100,000 studies, over 100 at 1,000,000), while Egger's test and PET-PEESE stay single fits
+ADJUSTMENT_CAP = 5_000
 
 
 def frequentist_analysis(review: Any, case_diagnostics_limit: int | None = CASE_DIAGNOSTICS_CAP
@@ -211,8 +215,9 @@ def frequentist_analysis(review: Any, case_diagnostics_limit: int | None = CASE_
     With ``analysis.method`` MH or Peto, the pooled effect is that of the 2x2
     tables (:attr:`ReviewAnalysis.pooled`, the headline) and every other analysis
     uses the inverse-variance model with :data:`TWO_BY_TWO_COMPANION`; a note says so.
-    Case diagnostics and Begg's test are left out, with a note, above ``case_diagnostics_limit``
-    studies (:data:`CASE_DIAGNOSTICS_CAP`; None computes them at any k).
+    Case diagnostics are left out, with a note, above ``case_diagnostics_limit`` studies
+    (:data:`CASE_DIAGNOSTICS_CAP`; None computes them at any k), trim-and-fill and the selection
+    model above :data:`ADJUSTMENT_CAP` studies.
     """
     spec = review.spec
     data, aggregation_note = study_level_data(review)
@@ -234,8 +239,8 @@ def frequentist_analysis(review: Any, case_diagnostics_limit: int | None = CASE_
         result.influence = influence(meta).to_frame()
         result.leave_one_out = leave_one_out(meta).to_frame()
     elif not within_cap:
-        result.notes.append(f"With {meta.k} studies, the influence and leave-one-out diagnostics and Begg's "
-                            f"rank test were not computed (they are computed up to {case_diagnostics_limit} "
+        result.notes.append(f"With {meta.k} studies, the influence and leave-one-out diagnostics "
+                            f"were not computed (they are computed up to {case_diagnostics_limit} "
                             "studies): no single study sways a pooled estimate of this many, a table of one "
                             "row per study is not readable, and their cost grows with the square of the "
                             "number of studies. An analyst can compute them with "
@@ -243,9 +248,14 @@ def frequentist_analysis(review: Any, case_diagnostics_limit: int | None = CASE_
     if meta.k >= MIN_STUDIES:
         result.egger = egger_test(meta, "rma")
         result.egger_classic = egger_test(meta, "lm")
-        result.begg = begg_test(meta) if within_cap else None
-        result.trimfill = trim_and_fill(meta)
-        result.selection = _selection_sensitivity(meta, spec, result.notes)
+        result.begg = begg_test(meta)  # exact p up to EXACT_RANK_K studies, then the normal approximation
+        if meta.k <= ADJUSTMENT_CAP:
+            result.trimfill = trim_and_fill(meta)
+            result.selection = _selection_sensitivity(meta, spec, result.notes)
+        else:
+            result.notes.append(f"With {meta.k} studies, trim-and-fill and the selection model were not run (they "
+                                f"are run up to {ADJUSTMENT_CAP} studies; their refits grow with the number of "
+                                "studies); Egger's test, Begg's test (normal approximation) and PET-PEESE were.")
         result.pet_peese = pet_peese(meta)
     else:
         result.notes.append(f"Only {meta.k} studies: tests for small-study effects (Egger, Begg, "

@@ -63,9 +63,7 @@ def dependence_text(fit: Any) -> str:
             "and p-values use CR2 cluster-robust standard errors with Satterthwaite degrees of freedom "
             "(Tipton 2015, Psychol Methods 20:375-393; as clubSandwich), which stay valid when the working "
             "model is wrong; moderators and subgroups use the same model. I² is the multilevel I² (Nakagawa & "
-            "Santos 2012). The certainty rating counts studies. The forest and funnel plots, the small-study "
-            "tests, influence and leave-one-out assume one independent effect per study, so they use each "
-            "study's effects combined into one (metafor's aggregate).")
+            "Santos 2012), and the certainty rating counts studies, not effects.")
 
 
 #: the natural-unit translations (:attr:`synthesis.grading.units.NaturalUnits.kind`) in words
