@@ -1,17 +1,31 @@
 """The analysis step's engine calls at large k (issue 11, item 7; not a test).
 
-Run:  python benchmarks/bench_large_k.py [k ...]      (default: 8000 10000 1000000)
+Run:  python benchmarks/bench_large_k.py [k[/studies] ...]   (default: 8000 10000/2000 10000 1000000)
+
+``k/studies`` spreads ``k`` effects over that many studies (``data.study_id`` repeated), so the
+review takes the default of several effects per study: CHE + CR2 for the pooled effect,
+moderators and subgroups, the study-level diagnostics on each study's combined effects.
 
 Issue 11: "a review of 8,000 effects takes 29 s in the analysis step (leave-one-out and
 influence) and 1,000,000 rows does not finish"; goal: the analysis step for 10,000 effects
 under 10 s on 2 cores. For each k this times, on simulated data with a continuous and a
 categorical moderator and a subgroup, what :func:`synthesis.analysis.frequentist_analysis`
-runs (pooled REML model, Egger, trim-and-fill, moderator table, subgroups; influence,
-leave-one-out and Begg only up to :data:`synthesis.analysis.CASE_DIAGNOSTICS_CAP` studies,
-beyond it a note says they were not computed) and the exact Bayesian posterior of the
-one-strategy model. Then, to show what the cap saves, leave-one-out and influence forced at
+runs (pooled REML model, Egger, Begg, PET-PEESE, moderator table, subgroups; trim-and-fill and
+the selection model up to ``ADJUSTMENT_CAP`` studies, influence and leave-one-out up to
+:data:`synthesis.analysis.CASE_DIAGNOSTICS_CAP`, beyond which a note says they were not
+computed), the exact Bayesian posterior of the one-strategy model and the certainty rating. Then, to show what the cap saves, leave-one-out and influence forced at
 k = 2,000 (their REML refits are O(k²) work: about 40 s each at k = 8,000). Prints the timings
 with the date.
+
+Measured 2026-11-23 on 2 cores shared by 8 busy sessions (load average 5-14, so wall times are
+3-10x those of a quiet machine; the process's CPU time is given too):
+
+    10,000 effects in 2,000 studies (CHE)   analysis step 12.2 s wall, 2.6 s CPU
+    10,000 effects, one per study           analysis step  5.0 s wall, 0.6 s CPU
+    1,000,000 effects, one per study        analysis step 294 s wall, 33 s CPU (exact posterior 22 s CPU;
+                                            trim-and-fill and the selection model not run above 5,000
+                                            studies, Begg's p asymptotic above 500)
+    case diagnostics forced at k = 2,000    leave-one-out 18.3 s wall (1.7 s CPU), influence 13.5 s (1.4 s)
 """
 from __future__ import annotations
 
@@ -26,46 +40,56 @@ import pandas as pd
 
 warnings.simplefilter("ignore")
 
-from synthesis.analysis import CASE_DIAGNOSTICS_CAP, frequentist_analysis  # noqa: E402
-from synthesis.bayes.exact import random_effects_exact  # noqa: E402
+from synthesis.analysis import (CASE_DIAGNOSTICS_CAP, bayesian_analysis, frequentist_analysis,  # noqa: E402
+                                rate_and_answer)
 from synthesis.meta.case_diagnostics import influence, leave_one_out  # noqa: E402
+from synthesis.review.schema import Bayes  # noqa: E402
 
 FORCED_K = 2_000
 SPEC = {"analysis": {"method": "REML", "test": "z", "level": 0.95},
         "moderators": [{"name": "dose", "type": "continuous"},
                        {"name": "setting", "type": "categorical", "reference": "school"}],
-        "subgroup": "setting"}
+        "subgroup": "setting", "data": {"study_id": "sid"},
+        "effect": {"measure": "SMD"}, "decision": {"mid": 0.1},
+        "question": {"intervention": "the programme", "outcome": "attainment"}, "bayes": Bayes()}
 
 
-def simulate(k: int, seed: int = 20261123) -> pd.DataFrame:
+def simulate(k: int, n_studies: int | None = None, seed: int = 20261123) -> pd.DataFrame:
+    """``k`` effects, one per study or spread over ``n_studies`` (study-level moderators)."""
     rng = np.random.default_rng(seed)
+    n_studies = n_studies or k
+    sid = np.sort(np.r_[np.arange(n_studies), rng.integers(0, n_studies, k - n_studies)])
     vi = rng.uniform(0.01, 0.2, k)
-    dose = rng.uniform(0, 10, k)
-    setting = rng.choice(["school", "home", "online"], k)
-    yi = rng.normal(0.2 + 0.02 * dose, np.sqrt(vi + 0.05))
-    return pd.DataFrame({"study": [f"S{i}" for i in range(k)], "yi": yi, "vi": vi, "sei": np.sqrt(vi),
+    dose = rng.uniform(0, 10, n_studies)[sid]
+    setting = rng.choice(["school", "home", "online"], n_studies)[sid]
+    yi = 0.2 + 0.02 * dose + rng.normal(0, 0.2, n_studies)[sid] + rng.normal(0, np.sqrt(vi + 0.01))
+    return pd.DataFrame({"sid": sid, "study": [f"S{i}" for i in sid], "yi": yi, "vi": vi, "sei": np.sqrt(vi),
                          "dose": dose, "setting": setting})
 
 
 def timed(label: str, func):
-    start = time.perf_counter()
+    """Run ``func``; print wall time and this process's CPU time (less distorted on a busy machine)."""
+    start, cpu = time.perf_counter(), time.process_time()
     out = func()
-    print(f"  {label:<46} {time.perf_counter() - start:8.2f} s", flush=True)
+    print(f"  {label:<46} {time.perf_counter() - start:8.2f} s  (cpu {time.process_time() - cpu:6.2f} s)",
+          flush=True)
     return out
 
 
-def main(sizes: list[int]) -> None:
+def main(sizes: list[tuple[int, int | None]]) -> None:
     print(f"bench_large_k  {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}  (case diagnostics cap "
           f"{CASE_DIAGNOSTICS_CAP} studies)")
-    for k in sizes:
-        data = simulate(k)
+    for k, n_studies in sizes:
+        data = simulate(k, n_studies)
         review = SimpleNamespace(spec=SPEC, data=data)
-        print(f"k = {k:,}")
-        start = time.perf_counter()
+        print(f"k = {k:,} effects in {n_studies or k:,} studies")
+        start, cpu = time.perf_counter(), time.process_time()
         analysis = timed("frequentist analysis (as the analysis step)", lambda: frequentist_analysis(review))
-        timed("exact Bayesian posterior", lambda: random_effects_exact(analysis.meta.yi, analysis.meta.vi,
-                                                                         labels=list(analysis.meta.labels)))
-        print(f"  {'analysis step engine calls, total':<46} {time.perf_counter() - start:8.2f} s")
+        analysis.bayes = timed("exact Bayesian posterior", lambda: bayesian_analysis(review, analysis.meta)[0])
+        timed("certainty and answer", lambda: rate_and_answer(analysis))
+        print(f"  {'analysis step engine calls, total':<46} {time.perf_counter() - start:8.2f} s  "
+              f"(cpu {time.process_time() - cpu:6.2f} s)  "
+              f"({analysis.headline()['model'] or 'one effect per study'})")
     k = FORCED_K
     fit = frequentist_analysis(SimpleNamespace(spec={"analysis": SPEC["analysis"]}, data=simulate(k))).meta
     print(f"k = {k:,}, case diagnostics forced (what the cap saves):")
@@ -74,4 +98,6 @@ def main(sizes: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    main([int(arg) for arg in sys.argv[1:]] or [8_000, 10_000, 1_000_000])
+    cases = [tuple(int(n) for n in arg.split("/")) for arg in sys.argv[1:]] or [
+        (8_000,), (10_000, 2_000), (10_000,), (1_000_000,)]
+    main([(case[0], case[1] if len(case) > 1 else None) for case in cases])

@@ -13,6 +13,16 @@ continuous moderator), times
 R timed in the same run through ``Rscript`` (metafor's default optimiser settings) when it
 is installed, and prints the date, the times, the ratios and the largest relative
 difference of the estimates. The issue's goal: at least 50x faster than metafor.
+
+Measured 2026-11-23 on 2 cores shared by 8 busy sessions (load average 5-14; R timed in the
+same run, metafor's default optimiser settings, ``sparse = TRUE``):
+
+    k = 2,000 effects in 500 studies      three-level  ours 0.026 s  metafor    3.41 s  ratio   131x
+                                          CHE + CR2    ours 0.035 s  metafor    4.67 s  ratio   133x
+    k = 10,000 effects in 2,000 studies   three-level  ours 0.070 s  metafor  345.35 s  ratio  4914x
+                                          CHE + CR2    ours 0.090 s  metafor 2040.84 s  ratio 22650x
+
+largest relative difference of beta, CR2 se and df: 6.9e-09 and 4.0e-08.
 """
 from __future__ import annotations
 
@@ -32,6 +42,8 @@ import pandas as pd
 from synthesis.meta.multilevel import multilevel_meta_analysis
 
 SIZES = ((2_000, 500), (10_000, 2_000))
+#: rma.mv at 10,000 effects takes minutes (more on a busy machine): a generous limit per R run
+R_TIMEOUT = 3600
 
 R_CODE = r"""
 suppressPackageStartupMessages({library(metafor); library(clubSandwich); library(jsonlite)})
@@ -73,7 +85,12 @@ def r_times(data: pd.DataFrame) -> dict | None:
         csv, script = Path(folder) / "d.csv", Path(folder) / "bench.R"
         data.to_csv(csv, index=False, float_format="%.17g")
         script.write_text(R_CODE)
-        run = subprocess.run(["Rscript", str(script), str(csv)], capture_output=True, text=True)
+        try:
+            run = subprocess.run(["Rscript", str(script), str(csv)], capture_output=True, text=True,
+                                 timeout=R_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            print(f"  R did not finish within {R_TIMEOUT} s")
+            return None
     if run.returncode != 0:
         print(f"  R failed: {run.stderr.strip()[-300:]}")
         return None

@@ -95,7 +95,7 @@ def test_demo_review_settings_are_json_and_complete():
     settings = review.settings()
     assert json.loads(json.dumps(settings)) == settings
     assert settings["effect"]["measure"] == "OR"
-    assert settings["analysis"] == {"method": "REML", "test": "z", "level": 0.95}
+    assert settings["analysis"] == {"method": "REML", "test": "z", "level": 0.95, "dependence": "che", "rho": 0.6}
     assert settings["decision"]["baseline_risk"] == 0.68
     assert settings["provenance"]["simulated"] is False
     assert settings["bayes"]["sampler"] in ("nutpie", "pymc")

@@ -1,7 +1,9 @@
 """Moderators of one review: coded levels relabelled, one meta-regression per moderator."""
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -56,22 +58,26 @@ def labelled_levels(data: pd.DataFrame, moderators: list[Any]) -> tuple[pd.DataF
 
 
 def _fit_one(data: pd.DataFrame, name: str, categorical: bool, reference: Any, *, method: str, test: str,
-             level: float) -> Any:
-    """The single-moderator meta-regression (library warnings kept out of the page)."""
+             level: float, fitter: Callable[..., Any] | None = None) -> Any:
+    """The single-moderator meta-regression (library warnings kept out of the page); ``fitter``
+    as in :func:`moderator_table` (the dependent-effects model), else :func:`meta_regression`."""
+    fit_with = fitter or functools.partial(meta_regression, method=method, test=test, level=level)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return meta_regression(data, [name], categorical=[name] if categorical else [],
-                               reference={name: reference} if reference is not None else None,
-                               method=method, test=test, level=level)
+        return fit_with(data, [name], categorical=[name] if categorical else [],
+                        reference={name: reference} if reference is not None else None)
 
 
 def moderator_table(data: pd.DataFrame, moderators: list[Any], *, method: str, test: str,
-                    level: float) -> pd.DataFrame:
+                    level: float, fitter: Callable[..., Any] | None = None) -> pd.DataFrame:
     """One row per moderator term from single-moderator meta-regressions.
 
     Columns: ``moderator, label, term, comparison, estimate, ci_lb, ci_ub, pval, QMp, R2, k, note``.
     Each moderator is analysed on its own (one at a time), so the table answers
-    "does this characteristic explain differences between studies?".
+    "does this characteristic explain differences between studies?". ``fitter(data,
+    [name], categorical=..., reference=...)`` fits one moderator (default:
+    :func:`synthesis.meta.meta_regression` with ``method``, ``test`` and ``level``;
+    several effects per study: :func:`synthesis.analysis.dependence.moderator_fitter`).
 
     Examples
     --------
@@ -88,7 +94,8 @@ def moderator_table(data: pd.DataFrame, moderators: list[Any], *, method: str, t
         categorical = _spec_get(mod, "type", "") == "categorical"
         reference = references.get(name, _spec_get(mod, "reference"))
         try:
-            fit = _fit_one(data, name, categorical, reference, method=method, test=test, level=level)
+            fit = _fit_one(data, name, categorical, reference, method=method, test=test, level=level,
+                           fitter=fitter)
         except ValueError as exc:  # e.g. too few studies for the levels: say so in the table
             rows.append({"moderator": name, "label": label, "term": "", "comparison": "",
                          "estimate": np.nan,
@@ -117,7 +124,7 @@ def _quartiles(values: pd.Series) -> list[float]:
 
 
 def moderator_predictions(data: pd.DataFrame, moderators: list[Any], *, method: str, test: str,
-                          level: float) -> pd.DataFrame:
+                          level: float, fitter: Callable[..., Any] | None = None) -> pd.DataFrame:
     """The effect predicted at each level of every moderator (at its quartiles if continuous).
 
     One single-moderator meta-regression per moderator, as :func:`moderator_table`, and
@@ -148,7 +155,8 @@ def moderator_predictions(data: pd.DataFrame, moderators: list[Any], *, method: 
         reference = references.get(name, _spec_get(mod, "reference"))
         used = data.dropna(subset=[name, "yi", "vi"]) if name in data.columns else data.iloc[:0]
         try:
-            fit = _fit_one(data, name, categorical, reference, method=method, test=test, level=level)
+            fit = _fit_one(data, name, categorical, reference, method=method, test=test, level=level,
+                           fitter=fitter)
             if categorical:
                 levels = [str(v) for v in sorted_levels(used[name])]
                 named = [str(v) for v in (_spec_get(mod, "level_labels") or {}).values()]

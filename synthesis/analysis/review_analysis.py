@@ -13,6 +13,7 @@ import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,10 @@ from synthesis.results import jsonable
 from synthesis.review.data_file import same_level
 
 from synthesis.analysis.moderators import _spec_get, labelled_levels, moderator_predictions, moderator_table  # noqa: F401
+from synthesis.analysis.dependence import (WITHIN_STUDY_RHO, certainty_input, dependent_model,  # noqa: F401
+                                           dependent_subgroups, headline_fields, moderator_fitter, several_effects,
+                                           study_level_data)
+from synthesis.meta.multilevel import MultilevelResult
 
 __all__ = ["analyse_review", "ReviewAnalysis", "moderator_table"]
 
@@ -41,6 +46,7 @@ class ReviewAnalysis:
     review: Any
     meta: MetaResult
     pooled: MantelHaenszelResult | None = None  # the headline when analysis.method is MH or Peto
+    dependent: MultilevelResult | None = None  # the headline of several effects per study (CHE / three-level)
     egger: EggerResult | None = None
     egger_classic: EggerResult | None = None
     begg: BeggResult | None = None
@@ -59,7 +65,7 @@ class ReviewAnalysis:
     natural_units: Any = None
     answer: str = ""
     notes: list[str] = field(default_factory=list)
-    analysed: pd.DataFrame | None = None  # the rows the frequentist models used (one per study)
+    analysed: pd.DataFrame | None = None  # the rows of the study-level models (one per study)
 
     @property
     def spec(self) -> Any:
@@ -72,12 +78,20 @@ class ReviewAnalysis:
 
     # ------------------------------------------------------------------ results JSON
     def headline(self) -> dict[str, Any]:
+        """The pooled effect as the page and the manifest give it.
+
+        With several effects per study (:attr:`dependent`): that model's numbers, ``k``
+        the number of studies, ``n_effects``, both variance components (``tau2`` is their
+        sum) and ``model``, the model in words.
+        """
         m = self.meta
         out = {"measure": _spec_get(self.spec, "effect.measure"), "estimate": m.estimate, "se": m.se,
                "ci_lb": m.ci_lb, "ci_ub": m.ci_ub, "pi_lb": m.pi_lb, "pi_ub": m.pi_ub, "tau2": m.tau2,
                "I2": m.I2, "k": m.k, "method": m.method, "test": m.test, "pval": m.pval,
                "prob_gt_0": None, "prob_gt_mid": None,
-               "mid": _spec_get(self.spec, "decision.mid")}
+               "mid": _spec_get(self.spec, "decision.mid"), "n_effects": len(self.review.data), "model": None}
+        if self.dependent is not None:
+            out.update(headline_fields(self.dependent))
         if self.pooled is not None:  # MH / Peto: the pooled effect; tau² and the interval stay the model's
             p = self.pooled
             out.update(estimate=p.estimate, se=p.se, ci_lb=p.ci_lb, ci_ub=p.ci_ub, I2=p.I2, k=p.k,
@@ -124,6 +138,8 @@ class ReviewAnalysis:
         }
         if self.pooled is not None:
             out["pooled"] = self.pooled.to_dict()
+        if self.dependent is not None:
+            out["dependent"] = self.dependent.to_dict()
         if self.egger is not None:
             out["small_study"] = {"egger": self.egger.to_dict(),
                                   "egger_classic": self.egger_classic.to_dict() if self.egger_classic else None,
@@ -153,41 +169,6 @@ class ReviewAnalysis:
     def write_results(self, path: str | Path) -> None:
         """Write :meth:`results` as JSON (the pipeline reads it into the manifest)."""
         Path(path).write_text(json.dumps(self.results(), indent=2, sort_keys=True), encoding="utf-8")
-
-
-#: assumed correlation of sampling errors between effect sizes of the same study
-WITHIN_STUDY_RHO = 0.6
-
-
-def study_level_data(review: Any) -> tuple[pd.DataFrame, str | None]:
-    """One row per study for the frequentist models.
-
-    Where a study contributes several effect sizes (several arms or outcomes),
-    treating them as independent would overstate the evidence; they are
-    combined first (:func:`synthesis.meta.effects.aggregate_effects`, within-study
-    correlation :data:`WITHIN_STUDY_RHO`), as metafor's ``aggregate()``. The
-    Bayesian strategy model uses every effect size with a study random effect.
-    """
-    spec, data = review.spec, review.data
-    cluster = _spec_get(spec, "data.study_id")
-    if not cluster or cluster not in data.columns or not data[cluster].duplicated().any():
-        return data, None
-    from synthesis.meta.effects import aggregate_effects
-
-    moderators = [_spec_get(m, "name") for m in (_spec_get(spec, "moderators") or [])]
-    citation = list(_spec_get(spec, "data.citation") or [])
-    rob = [_spec_get(spec, "certainty.risk_of_bias_column")]
-    keep = tuple(dict.fromkeys(c for c in ["study", *moderators, *citation, *rob] if c and c in data.columns))
-    combined = aggregate_effects(data, cluster, rho=WITHIN_STUDY_RHO, keep=keep)
-    combined["sei"] = np.sqrt(combined["vi"])
-    if "study" in combined.columns:  # effect-level labels (naming an arm or outcome): the study's id
-        unlabelled = combined["study"].isna()
-        combined.loc[unlabelled, "study"] = combined.loc[unlabelled, cluster].astype(str)
-    note = (f"The {len(data)} effect sizes come from {len(combined)} studies; for the pooled, moderator and "
-            f"small-study analyses the effects of each study were combined into one, assuming a "
-            f"within-study correlation of {WITHIN_STUDY_RHO} (metafor's aggregate); the Bayesian model "
-            f"uses every effect size.")
-    return combined, note
 
 
 #: the inverse-variance model of the other analyses when the pooled effect is Mantel-Haenszel or Peto
@@ -224,6 +205,10 @@ def two_by_two_note(pooled: MantelHaenszelResult, meta: MetaResult, measure: str
 #: review of 8,000 effects spent 29 s there. ``analyse_review(..., case_diagnostics_limit=None)``
 #: computes them at any k.
 CASE_DIAGNOSTICS_CAP = 500
+#: largest number of studies for trim-and-fill and the selection model: their iterations and
+#: likelihood evaluations grow with k (trim-and-fill refits REML until k0 settles: 50 refits at
+#: 100,000 studies, over 100 at 1,000,000), while Egger's test and PET-PEESE stay single fits
+ADJUSTMENT_CAP = 5_000
 
 
 def frequentist_analysis(review: Any, case_diagnostics_limit: int | None = CASE_DIAGNOSTICS_CAP
@@ -233,8 +218,9 @@ def frequentist_analysis(review: Any, case_diagnostics_limit: int | None = CASE_
     With ``analysis.method`` MH or Peto, the pooled effect is that of the 2x2
     tables (:attr:`ReviewAnalysis.pooled`, the headline) and every other analysis
     uses the inverse-variance model with :data:`TWO_BY_TWO_COMPANION`; a note says so.
-    Case diagnostics and Begg's test are left out, with a note, above ``case_diagnostics_limit``
-    studies (:data:`CASE_DIAGNOSTICS_CAP`; None computes them at any k).
+    Case diagnostics are left out, with a note, above ``case_diagnostics_limit`` studies
+    (:data:`CASE_DIAGNOSTICS_CAP`; None computes them at any k), trim-and-fill and the selection
+    model above :data:`ADJUSTMENT_CAP` studies.
     """
     spec = review.spec
     data, aggregation_note = study_level_data(review)
@@ -246,18 +232,18 @@ def frequentist_analysis(review: Any, case_diagnostics_limit: int | None = CASE_
         pooled = two_by_two_pooled(review, method, level)
         method = TWO_BY_TWO_COMPANION
     meta = meta_analysis(data, labels="study", method=method, test=test, level=level)
-    result = ReviewAnalysis(review=review, meta=meta, analysed=data, pooled=pooled)
+    dependent, dependence_notes = dependent_model(review)
+    result = ReviewAnalysis(review=review, meta=meta, analysed=data, pooled=pooled, dependent=dependent)
     if pooled is not None:
         result.notes.append(two_by_two_note(pooled, meta, _spec_get(spec, "effect.measure")))
-    if aggregation_note:
-        result.notes.append(aggregation_note)
+    result.notes += [aggregation_note] * bool(aggregation_note) + dependence_notes
     within_cap = case_diagnostics_limit is None or meta.k <= case_diagnostics_limit
     if meta.k >= 3 and within_cap:
         result.influence = influence(meta).to_frame()
         result.leave_one_out = leave_one_out(meta).to_frame()
     elif not within_cap:
-        result.notes.append(f"With {meta.k} studies, the influence and leave-one-out diagnostics and Begg's "
-                            f"rank test were not computed (they are computed up to {case_diagnostics_limit} "
+        result.notes.append(f"With {meta.k} studies, the influence and leave-one-out diagnostics "
+                            f"were not computed (they are computed up to {case_diagnostics_limit} "
                             "studies): no single study sways a pooled estimate of this many, a table of one "
                             "row per study is not readable, and their cost grows with the square of the "
                             "number of studies. An analyst can compute them with "
@@ -265,9 +251,14 @@ def frequentist_analysis(review: Any, case_diagnostics_limit: int | None = CASE_
     if meta.k >= MIN_STUDIES:
         result.egger = egger_test(meta, "rma")
         result.egger_classic = egger_test(meta, "lm")
-        result.begg = begg_test(meta) if within_cap else None
-        result.trimfill = trim_and_fill(meta)
-        result.selection = _selection_sensitivity(meta, spec, result.notes)
+        result.begg = begg_test(meta)  # exact p up to EXACT_RANK_K studies, then the normal approximation
+        if meta.k <= ADJUSTMENT_CAP:
+            result.trimfill = trim_and_fill(meta)
+            result.selection = _selection_sensitivity(meta, spec, result.notes)
+        else:
+            result.notes.append(f"With {meta.k} studies, trim-and-fill and the selection model were not run (they "
+                                f"are run up to {ADJUSTMENT_CAP} studies; their refits grow with the number of "
+                                "studies); Egger's test, Begg's test (normal approximation) and PET-PEESE were.")
         result.pet_peese = pet_peese(meta)
     else:
         result.notes.append(f"Only {meta.k} studies: tests for small-study effects (Egger, Begg, "
@@ -275,16 +266,21 @@ def frequentist_analysis(review: Any, case_diagnostics_limit: int | None = CASE_
                             f"PET-PEESE) have too little power below {MIN_STUDIES} studies "
                             "(Sterne et al. 2011), so they are not reported or used for the rating.")
     moderators = list(_spec_get(spec, "moderators", []) or [])
+    effects = review.data if dependent is not None else data  # CHE / three-level: every effect size
     if moderators:
-        result.moderators = moderator_table(data, moderators, method=method, test=test, level=level)
+        result.moderators = moderator_table(effects, moderators, method=method, test=test, level=level,
+                                            fitter=moderator_fitter(review) if dependent is not None else None)
     subgroup = _spec_get(spec, "subgroup")
     if subgroup:
         mod = next((m for m in moderators if _spec_get(m, "name") == subgroup), None)
-        labelled, references = labelled_levels(data, [mod] if mod is not None else [])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result.subgroups = subgroup_analysis(labelled, subgroup, method=method, test=test, level=level,
-                                                 reference=references.get(subgroup))
+        labelled, references = labelled_levels(effects, [mod] if mod is not None else [])
+        if dependent is not None:
+            result.subgroups = dependent_subgroups(review, labelled, subgroup, references.get(subgroup))
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result.subgroups = subgroup_analysis(labelled, subgroup, method=method, test=test,
+                                                     level=level, reference=references.get(subgroup))
     return result
 
 
@@ -296,6 +292,14 @@ def _selection_sensitivity(meta: MetaResult, spec: Any, notes: list[str]) -> Sel
         selection = selection_model(meta, alternative="less" if lower_is_better else "greater")
     notes.extend(f"Selection model: {w.message}" for w in caught if issubclass(w.category, UserWarning))
     return selection
+
+
+def unused_analysis_settings(review: Any) -> list[dict[str, Any]]:
+    """``analysis.dependence`` / ``analysis.rho`` given but not used (one effect per study, ...)."""
+    analysis_spec = _spec_get(review.spec, "analysis")
+    if analysis_spec is None or not hasattr(analysis_spec, "unused"):
+        return []
+    return analysis_spec.unused(several_effects(review.spec, review.data))
 
 
 # ---------------------------------------------------------------------- Bayesian model
@@ -424,7 +428,8 @@ def rate_and_answer(analysis: ReviewAnalysis) -> None:
                if n_column else None)
     use_bias_tests = meta.k >= MIN_STUDIES
     analysis.certainty = assess_certainty(
-        meta, risk_of_bias=fitted_rows(data, meta)[rob_column].tolist() if rob_column else None,
+        meta if analysis.dependent is None else certainty_input(analysis.dependent, meta.weights),
+        risk_of_bias=fitted_rows(data, meta)[rob_column].tolist() if rob_column else None,
         risk_of_bias_column=rob_column or "risk_of_bias",
         risk_of_bias_reason=_spec_get(spec, "certainty.risk_of_bias_reason"),
         egger=analysis.egger if use_bias_tests else None,
@@ -433,7 +438,8 @@ def rate_and_answer(analysis: ReviewAnalysis) -> None:
         total_n=total_n, indirectness=_spec_get(spec, "certainty.indirectness"),
         indirectness_reason=_spec_get(spec, "certainty.indirectness_reason"),
         start=_spec_get(spec, "certainty.start", "high"), measure=measure)
-    headline = analysis.pooled if analysis.pooled is not None else meta  # MH/Peto: the page's effect
+    headline = (analysis.pooled if analysis.pooled is not None else meta if analysis.dependent is None
+                else SimpleNamespace(**headline_fields(analysis.dependent)))  # the page's effect
     analysis.natural_units = natural_units(
         measure, headline.estimate, headline.ci_lb, headline.ci_ub,
         baseline_risk=_spec_get(spec, "decision.baseline_risk"),
@@ -484,6 +490,6 @@ def analyse_review(review_id: str, project_dir: str | Path = ".",
     review = load_review(review_id, str(project_dir), overrides)
     analysis = frequentist_analysis(review, case_diagnostics_limit)
     analysis.bayes, analysis.bayes_error = bayesian_analysis(review, analysis.meta)
-    analysis.unused_settings = unused_bayes_settings(review)
+    analysis.unused_settings = unused_bayes_settings(review) + unused_analysis_settings(review)
     rate_and_answer(analysis)
     return analysis

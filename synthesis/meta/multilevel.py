@@ -182,6 +182,21 @@ def _fit_sigma2(batches: Sequence[_Batch], reml: bool, start: np.ndarray, fixed:
     return sigma2, MAX_ITERATIONS, False
 
 
+def _multilevel_I2(batches: Sequence[_Batch], sigma2: np.ndarray, residual_df: int) -> float:
+    """``100 sum(sigma2) / (sum(sigma2) + (k - p) / tr(P))``, ``P`` from the sampling covariance alone."""
+    p = batches[0].X.shape[2]
+    trace_W, XtWX, XtWWX = 0.0, np.zeros((p, p)), np.zeros((p, p))
+    for b in batches:
+        W = np.linalg.inv(b.V)
+        WX = W @ b.X
+        trace_W += float(np.trace(W, axis1=1, axis2=2).sum())
+        XtWX += np.einsum("mnp,mnq->pq", b.X, WX)
+        XtWWX += np.einsum("mnp,mnq->pq", WX, WX)
+    typical = residual_df / (trace_W - np.trace(np.linalg.solve(XtWX, XtWWX)))
+    total = float(np.sum(sigma2))
+    return 100 * total / (total + typical)
+
+
 def _start(batches: Sequence[_Batch]) -> np.ndarray:
     """Half the excess of the residual variance over the mean sampling variance, for each component."""
     y = np.concatenate([b.y.ravel() for b in batches])
@@ -209,7 +224,13 @@ class MultilevelResult(StatisticAliases, Result):
     QE, QEp : float
         Test for residual heterogeneity (k - p df), as ``rma.mv``.
     QM, QMp : float
-        Model-based omnibus test of the moderators (NaN without moderators).
+        Model-based omnibus test of the moderators (NaN without moderators; every
+        coefficient without an intercept), as ``rma.mv``.
+    I2 : float
+        Percent of the total variance that is heterogeneity: ``sum(sigma2)`` over
+        ``sum(sigma2)`` plus the typical sampling variance ``(k - p) / tr(P)`` with
+        ``P = W - W X (X'W X)^-1 X'W`` and ``W = V^-1`` (the multilevel I² of
+        Nakagawa & Santos 2012 and metafor's FAQ).
     ll : float
         Log-likelihood (restricted under REML), as ``logLik``.
     k, n_studies, p : int
@@ -231,6 +252,7 @@ class MultilevelResult(StatisticAliases, Result):
     QM: float
     QMp: float
     ll: float
+    I2: float
     k: int
     n_studies: int
     p: int
@@ -252,6 +274,26 @@ class MultilevelResult(StatisticAliases, Result):
     def estimate(self) -> float:
         """The first coefficient (the pooled effect when there are no moderators)."""
         return float(self.coef[0])
+
+    def prediction_interval(self, coefficient: int = 0) -> tuple[float, float]:
+        """Prediction interval for the true effect of a new effect size in a new study.
+
+        As metafor's ``predict()`` of an ``rma.mv`` fit (of its ``robust(...,
+        clubSandwich = TRUE)`` version under CR2): the coefficient (a pooled effect:
+        the intercept, or a subgroup mean without an intercept) plus or minus the t
+        (Satterthwaite df) or normal quantile times ``sqrt(se² + sum(sigma2))``.
+
+        Examples
+        --------
+        >>> d = pd.DataFrame({"study": [1, 1, 2, 2, 3, 4, 4], "yi": [0.1, 0.3, 0.5, 0.2, 0.7, 0.4, 0.1],
+        ...                   "vi": [0.02, 0.03, 0.02, 0.04, 0.05, 0.02, 0.03]})
+        >>> lb, ub = multilevel_meta_analysis(d).prediction_interval()
+        >>> lb < 0.3 < ub
+        True
+        """
+        crit = stats.t.ppf(0.5 + self.level / 2, self.df[coefficient])
+        half = crit * np.sqrt(self.se[coefficient] ** 2 + np.sum(self.sigma2))
+        return float(self.coef[coefficient] - half), float(self.coef[coefficient] + half)
 
     def to_frame(self) -> pd.DataFrame:
         """Coefficient table: ``estimate, se, tval|zval, df, pval, ci_lb, ci_ub`` per term."""
@@ -278,7 +320,7 @@ class MultilevelResult(StatisticAliases, Result):
                          "n_studies": self.n_studies, "coefficients": self.to_frame().to_dict(orient="index"),
                          "sigma2": self.sigma2, "sigma2_study": self.sigma2[0], "sigma2_effect": self.sigma2[1],
                          "QE": self.QE, "QEp": self.QEp, "QM": self.QM, "QMp": self.QMp, "ll": self.ll,
-                         "converged": self.converged})
+                         "I2": self.I2, "converged": self.converged})
 
     def title(self) -> str:
         """``Three-level model (REML, CR2), k = 56 effects in 11 studies``."""
@@ -316,7 +358,8 @@ def multilevel_meta_analysis(data: pd.DataFrame, yi: str = "yi", vi: str = "vi",
                              categorical: Iterable[str] = (), reference: Mapping[str, Any] | None = None,
                              method: str = "REML", structure: str = "multilevel", rho: float = 0.6,
                              robust: str | None = "CR2", test: str = "z", level: float = 0.95,
-                             sigma2: Sequence[float | None] | None = None) -> MultilevelResult:
+                             sigma2: Sequence[float | None] | None = None, intercept: bool = True
+                             ) -> MultilevelResult:
     """Meta-analysis (or meta-regression) of several effects per study.
 
     Parameters
@@ -345,6 +388,8 @@ def multilevel_meta_analysis(data: pd.DataFrame, yi: str = "yi", vi: str = "vi",
     sigma2 : pair of float or None, optional
         Fix a variance component (``[between studies, within studies]``; ``None`` or NaN
         = estimate it), as ``rma.mv(sigma2 = ...)``.
+    intercept : bool
+        False fits ``mods = ~ 0 + ...`` (with one categorical moderator: a mean per level).
 
     Returns
     -------
@@ -380,7 +425,8 @@ def multilevel_meta_analysis(data: pd.DataFrame, yi: str = "yi", vi: str = "vi",
         twice = np.flatnonzero(rows.duplicated([study, effect], keep=False).to_numpy())
         raise DataError(f"column {effect!r}, {format_rows(rows.index[twice])}: the same effect id twice in "
                         "one study; give each effect of a study its own id")
-    X, names = design_matrix(rows, moderators, categorical=categorical, reference=reference)
+    X, names = design_matrix(rows, moderators, categorical=categorical, reference=reference,
+                             intercept=intercept)
     codes, studies = pd.factorize(rows[study], sort=True)
     k, p = X.shape
     if len(studies) < 2:
@@ -409,11 +455,12 @@ def multilevel_meta_analysis(data: pd.DataFrame, yi: str = "yi", vi: str = "vi",
                    for b, r in zip(batches, fixed.residuals)))
     beta, vb = fit.beta, fit.bread
     QM = QMp = np.nan
-    if names[0] == "intrcpt" and p > 1:
-        b = beta[1:]
-        QM = float(b @ np.linalg.solve(vb[1:, 1:], b))
-        QMp = float(stats.chi2.sf(QM, p - 1)) if test == "z" else float(stats.f.sf(QM / (p - 1), p - 1, k - p))
-        QM = QM if test == "z" else QM / (p - 1)
+    tested = 1 if intercept else 0  # the coefficients of the omnibus test
+    if p > tested:
+        b, q = beta[tested:], p - tested
+        QM = float(b @ np.linalg.solve(vb[tested:, tested:], b))
+        QMp = float(stats.chi2.sf(QM, q)) if test == "z" else float(stats.f.sf(QM / q, q, k - p))
+        QM = QM if test == "z" else QM / q
     if robust:
         cr2 = cr2_coef_test(beta, vb, [(b.X, M, r) for b, M, r in zip(batches, fit.marginal, fit.residuals)],
                             level=level)
@@ -429,5 +476,5 @@ def multilevel_meta_analysis(data: pd.DataFrame, yi: str = "yi", vi: str = "vi",
     return MultilevelResult(
         coef_names=names, coef=beta, se=se, stat=stat, df=df, pval=pval, ci_lb=ci_lb, ci_ub=ci_ub, vb=vb,
         vcov=vcov, sigma2=sigma2, QE=QE, QEp=float(stats.chi2.sf(QE, k - p)), QM=QM, QMp=QMp, ll=fit.ll,
-        k=k, n_studies=len(studies), p=p, method=method, structure=structure, rho=rho, robust=robust,
+        I2=_multilevel_I2(batches, sigma2, k - p), k=k, n_studies=len(studies), p=p, method=method, structure=structure, rho=rho, robust=robust,
         test=test, level=level, iterations=iterations, converged=converged)

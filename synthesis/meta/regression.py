@@ -87,18 +87,22 @@ def encode_moderators(data: pd.DataFrame, coding: Mapping[str, list[Any] | None]
     >>> X, names = encode_moderators(pd.DataFrame({"design": ["cct"]}), {"design": ["rct", "cct"]})
     >>> X.tolist(), names
     ([[1.0, 1.0]], ['intrcpt', 'design[cct]'])
+    >>> encode_moderators(pd.DataFrame({"design": ["cct"]}), {"design": ["rct", "cct"]}, intercept=False)[1]
+    ['design[rct]', 'design[cct]']
     """
     columns: list[np.ndarray] = [np.ones(len(data))] if intercept else []
     names: list[str] = ["intrcpt"] if intercept else []
+    every_level = not intercept  # as R's model.matrix: without an intercept the first factor keeps each level
     for name, levels in coding.items():
         series = data[name]
         if levels is None:
             columns.append(as_float_array(series.to_numpy(), name))
             names.append(name)
             continue
-        for level in levels[1:]:
+        for level in (levels if every_level else levels[1:]):
             columns.append((series == level).to_numpy(dtype=float))
             names.append(f"{name}[{level}]")
+        every_level = False
     return np.column_stack(columns), names
 
 

@@ -140,12 +140,18 @@ class BeggResult(Result):
         return f"Begg's rank correlation test: Kendall's tau = {number(self.tau, 4)}, {p_text(self.pval)} ({kind})"
 
 
-def begg_test(fit: MetaResult) -> BeggResult:
+#: above this many studies Begg's p-value is asymptotic: the exact null distribution of Kendall's
+#: tau costs O(k³) and the normal approximation is exact to far more digits than shown there
+EXACT_RANK_K = 500
+
+
+def begg_test(fit: MetaResult, exact: bool | None = None) -> BeggResult:
     """Rank correlation between standardised effects and their variances (metafor's ``ranktest``).
 
     The p-value is exact when there are no ties (metafor calls R's ``cor.test``
-    with ``exact=TRUE``; the exact null distribution is used for any k),
-    otherwise from the normal approximation with the tie correction.
+    with ``exact=TRUE``; the exact null distribution is used for any k) up to
+    :data:`EXACT_RANK_K` studies (``exact=None``; True: at any k), otherwise from
+    the normal approximation with the tie correction (``cor.test(exact = FALSE)``).
 
     Examples
     --------
@@ -160,7 +166,7 @@ def begg_test(fit: MetaResult) -> BeggResult:
     vb = 1 / w.sum()
     y_star = (y - b) / np.sqrt(v - vb)
     ties = len(np.unique(y_star)) < y.size or len(np.unique(v)) < v.size
-    exact = not ties
+    exact = not ties and (fit.k <= EXACT_RANK_K if exact is None else bool(exact))
     res = stats.kendalltau(y_star, v, method="exact" if exact else "asymptotic")
     return BeggResult(float(res.statistic), float(res.pvalue), exact)
 

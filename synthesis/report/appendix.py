@@ -15,8 +15,8 @@ from synthesis.meta.small_study import MIN_STUDIES
 from synthesis.numbers import level_percent, number
 from synthesis.report.templating import Fragment, render_template
 
-__all__ = ["METHOD_NAMES", "TEST_TEXT", "NATURAL_UNITS_METHODS", "PRIOR_SENSITIVITY_TEXT",
-           "methods_section", "prior_sensitivity_rows"]
+__all__ = ["METHOD_NAMES", "TEST_TEXT", "NATURAL_UNITS_METHODS", "PRIOR_SENSITIVITY_TEXT", "DEPENDENCE_MODELS",
+           "dependence_text", "methods_section", "prior_sensitivity_rows"]
 
 #: tau² estimators (metafor ``method``) in words; ``FE`` is metafor's alias of ``EE``
 METHOD_NAMES = {
@@ -37,6 +37,35 @@ TEST_TEXT = {
     "knha": "Confidence intervals and p-values use the Hartung-Knapp-Sidik-Jonkman method "
             "(t distribution with k - 1 degrees of freedom; IntHout et al. 2014, BMC Med Res Methodol 14:25).",
 }
+#: the models of several effects per study (``MultilevelResult.structure``) in words
+DEPENDENCE_MODELS = {
+    "che": "the correlated and hierarchical effects (CHE) working model (Pustejovsky & Tipton 2022, Prev Sci "
+           "23:425-438): a random effect for each study and for each effect within a study, with the sampling "
+           "errors of one study's effects assumed to correlate {rho:g}",
+    "multilevel": "a three-level model (Konstantopoulos 2011, Res Synth Methods 2:61-76): a random effect for "
+                  "each study and for each effect within a study, with independent sampling errors",
+}
+
+
+def dependence_text(fit: Any) -> str:
+    """The methods sentence of a model of several effects per study (a ``MultilevelResult``).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> fit = SimpleNamespace(structure="che", rho=0.6, k=95, n_studies=48, method="REML")
+    >>> "95 effect sizes from 48 studies" in dependence_text(fit) and "CR2" in dependence_text(fit)
+    True
+    """
+    model = DEPENDENCE_MODELS[fit.structure].format(rho=fit.rho)
+    return (f"Several effects per study: the {fit.k} effect sizes from {fit.n_studies} studies were pooled "
+            f"with {model}; the two variance components were estimated by {fit.method}. Confidence intervals "
+            "and p-values use CR2 cluster-robust standard errors with Satterthwaite degrees of freedom "
+            "(Tipton 2015, Psychol Methods 20:375-393; as clubSandwich), which stay valid when the working "
+            "model is wrong; moderators and subgroups use the same model. I² is the multilevel I² (Nakagawa & "
+            "Santos 2012), and the certainty rating counts studies, not effects.")
+
+
 #: the natural-unit translations (:attr:`synthesis.grading.units.NaturalUnits.kind`) in words
 NATURAL_UNITS_METHODS = {
     "months": "Months' progress: the Education Endowment Foundation's conversion of effect sizes into "
@@ -85,11 +114,13 @@ def methods_section(*, measure: str, method: str, test: str = "z", level: float 
                     prior: str | None = None, sampler: Mapping[str, Any] | str | None = None,
                     bias_tests: bool = True, natural_units: str | None = None,
                     extra: Sequence[str] = (), title: str = "Methods",
-                    prior_sensitivity: Any = None) -> Fragment:
+                    prior_sensitivity: Any = None, dependent: Any = None) -> Fragment:
     """A short methods appendix naming every estimator and prior.
 
     ``prior_sensitivity`` (the table of ``BayesResult.prior_sensitivity()`` or its
-    records) adds the power-scaling sensitivity table after the list.
+    records) adds the power-scaling sensitivity table after the list. ``dependent``
+    (the ``MultilevelResult`` of a review with several effects per study) names that
+    model (:func:`dependence_text`) in place of the pooling method and test.
 
     Examples
     --------
@@ -104,8 +135,12 @@ def methods_section(*, measure: str, method: str, test: str = "z", level: float 
     """
     items = [f"Effect measure: {measure_words(measure).detail}."]
     pooled = METHOD_NAMES.get(str(method).upper(), f"the {method} estimator")
-    items.append(f"Studies were pooled with {pooled}" + (f" ({k} studies)." if k is not None else "."))
-    items.append(TEST_TEXT.get(str(test), f"Test: {test}.") + f" Intervals are {level_percent(level)} intervals.")
+    if dependent is not None:
+        items.append(dependence_text(dependent) + f" Intervals are {level_percent(level)} intervals.")
+    else:
+        items.append(f"Studies were pooled with {pooled}" + (f" ({k} studies)." if k is not None else "."))
+        items.append(TEST_TEXT.get(str(test), f"Test: {test}.") + f" Intervals are {level_percent(level)} "
+                     "intervals.")
     items.append("Heterogeneity: I² (Higgins & Thompson 2002, Stat Med 21:1539-1558) and a prediction interval "
                  "for the effect in a new setting (Riley et al. 2011, BMJ 342:d549).")
     if bias_tests:

@@ -224,9 +224,15 @@ def figures(a: ReviewAnalysis) -> Fragment:
     words = measure_words(measure)
     out = []
     favours = (_spec_get(spec, "question.intervention"), _spec_get(spec, "question.comparison"))
+    # several effects per study: the rows are the studies' combined effects, the diamond the headline model's
+    summary, summary_label = None, None
+    if a.dependent is not None:
+        summary = {key: a.headline()[key] for key in ("estimate", "ci_lb", "ci_ub", "pi_lb", "pi_ub")}
+        summary_label = f"Pooled estimate (all {a.dependent.k} effects)"
     forest = plots.forest_plot(meta, labels=list(meta.labels), transform=transform, xlabel=words.label,
                                refline=0.0, level=meta.level, direction=_direction(a),
-                               favours=favours if all(favours) else None)
+                               favours=favours if all(favours) else None, summary=summary,
+                               summary_label=summary_label)
     out.append(plots.figure_to_html(forest, caption="Forest plot: each study's effect with its confidence "
                                     "interval; the diamond is the pooled estimate and the bar below it the "
                                     "prediction interval for a new setting."))
@@ -315,7 +321,7 @@ def methods(a: ReviewAnalysis) -> Fragment:
         sampler = "exact numerical integration over tau (no sampling)"
     return methods_section(
         measure=_measure(a), method=meta.method, test=meta.test, level=meta.level, k=meta.k, prior=prior,
-        sampler=sampler, bias_tests=a.egger is not None, prior_sensitivity=sensitivity,
+        sampler=sampler, bias_tests=a.egger is not None, prior_sensitivity=sensitivity, dependent=a.dependent,
         natural_units=NATURAL_UNITS_METHODS.get(getattr(a.natural_units, "kind", None)),
         extra=[_data_sentence(a.spec)] + [f"Note: {n}" for n in a.notes])
 

@@ -47,7 +47,7 @@ from synthesis.review.taxonomy import Taxonomy
 
 __all__ = ["ReviewSpec", "Review", "load_review", "load_spec", "validate_review", "list_review_ids",
            "parse_overrides", "review_folder", "REVIEWS_DIR", "SPEC_FILE", "EFFECT_ARGUMENTS",
-           "STANDARD_COLUMNS"]
+           "STANDARD_COLUMNS", "several_effects_per_study"]
 
 #: columns added to the study data by :func:`load_review`
 STANDARD_COLUMNS = ("study", "yi", "vi", "sei")
@@ -187,7 +187,7 @@ class Review:
         Examples
         --------
         >>> load_review("practice-facilitation", _REPO).settings()["analysis"]
-        {'method': 'REML', 'test': 'z', 'level': 0.95}
+        {'method': 'REML', 'test': 'z', 'level': 0.95, 'dependence': 'che', 'rho': 0.6}
         """
         return self.spec.model_dump(mode="json")
 
@@ -324,7 +324,22 @@ def validate_review(review_id: str, project_dir: str | Path = ".",
     with np.errstate(invalid="ignore"):
         data["sei"] = np.sqrt(vi)
     spec = spec.model_copy(update={"moderators": moderators})
+    # what the run records as given but not used, validate says too
+    notes += [f"analysis setting {u['setting']} ({u['value']}) is not used: {u['reason']}"
+              for u in spec.analysis.unused(several_effects_per_study(data, spec.data.study_id))]
     return Review(spec=spec, data=data, folder=folder, data_files=[path], notes=notes, taxonomy=taxonomy)
+
+
+def several_effects_per_study(data: pd.DataFrame, study_id: str | None) -> bool:
+    """Whether some study contributes several rows (its ``study_id`` repeated).
+
+    Examples
+    --------
+    >>> several_effects_per_study(pd.DataFrame({"sid": [1, 1, 2]}), "sid"), several_effects_per_study(
+    ...     pd.DataFrame({"sid": [1, 2]}), "sid")
+    (True, False)
+    """
+    return bool(study_id) and study_id in data.columns and bool(data[study_id].duplicated().any())
 
 
 def load_review(review_id: str, project_dir: str | Path = ".",

@@ -34,7 +34,8 @@ from synthesis.review.taxonomy import TAXONOMIES, Taxonomy, load_taxonomy, norma
 
 __all__ = ["ReviewSpec", "Question", "Effect", "DataSpec", "Moderator", "ExtraStrategy", "StrategySpec",
            "Analysis", "Decision", "StrategyPriorsSpec", "Bayes", "CertaintySpec", "Provenance",
-           "ID_PATTERN", "EFFECT_ARGUMENTS", "TAU_PRIORS", "COST_LEVELS"]
+           "ID_PATTERN", "EFFECT_ARGUMENTS", "TAU_PRIORS", "COST_LEVELS", "DEPENDENCE",
+           "DEFAULT_RHO"]
 
 #: a review id: lower-case words joined by hyphens (it is the folder name)
 ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
@@ -66,6 +67,11 @@ def _tau_prior_names() -> tuple[str, ...]:
 #: the names ``bayes.tau_prior`` accepts
 TAU_PRIORS = _tau_prior_names()
 _PRIORS = _bayes.StrategyPriors()
+
+#: how several effect sizes of one study are analysed (``analysis.dependence``)
+DEPENDENCE = ("che", "multilevel", "aggregate")
+#: default assumed within-study correlation of sampling errors (``analysis.rho``)
+DEFAULT_RHO = 0.6
 
 #: the longest text a setting may hold (a title, a question, a label template)
 MAX_TEXT = 10_000
@@ -310,16 +316,67 @@ class Analysis(_Spec):
     ``method`` is a tau² estimator of the inverse-variance model, or ``MH`` /
     ``Peto`` to pool 2x2 tables of counts (the headline estimate; the other
     analyses then use the inverse-variance REML model).
+
+    ``dependence`` applies when some study contributes several effect sizes:
+    ``che`` (default) fits the correlated-and-hierarchical-effects working model
+    with CR2 cluster-robust tests (Pustejovsky & Tipton 2022), ``multilevel`` the
+    three-level model with CR2 tests, ``aggregate`` combines each study's effects
+    into one first (metafor's ``aggregate``). ``rho`` is the assumed correlation of
+    the sampling errors within a study (CHE and ``aggregate``): 0.6 by default, the
+    value of the metafor and clubSandwich examples and of Pustejovsky & Tipton's
+    illustrations; CR2 tests stay valid when it is wrong, and the sensitivity grid
+    varies it.
     """
 
     method: Literal[METHODS + tuple(TWO_BY_TWO_METHODS)] = "REML"  # type: ignore[valid-type]
     test: Literal[TESTS] = "z"  # type: ignore[valid-type]
     level: float = Field(0.95, gt=0, lt=1, description="confidence level: 0.95, or 95 (a percentage)")
+    # several effects per study: CHE + CR2 (the default), the three-level model, or one combined effect per study
+    dependence: Literal[DEPENDENCE] = Field(  # type: ignore[valid-type]
+        "che", description="che, multilevel or aggregate (used only when some study has several effects)")
+    rho: float = Field(DEFAULT_RHO, ge=0, lt=1,
+                       description="assumed correlation of the sampling errors of one study's effects")
 
     @field_validator("method", mode="before")
     @classmethod
     def _method(cls, value: Any) -> Any:
         return _canonical(_pooling_method, value)
+
+    @field_validator("dependence", mode="before")
+    @classmethod
+    def _dependence(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    def unused(self, several_effects: bool) -> list[dict[str, Any]]:
+        """``dependence`` and ``rho`` when given (in the review or by ``--set``) but not used.
+
+        They are used only when some study contributes several effect sizes; ``rho``
+        also not by the three-level model (independent sampling errors), and neither
+        when MH or Peto pool the 2x2 tables (the other analyses then combine each
+        study's effects at ``rho``, as ``aggregate``).
+
+        Examples
+        --------
+        >>> Analysis(dependence="che").unused(several_effects=False)[0]["setting"]
+        'analysis.dependence'
+        >>> [u["setting"] for u in Analysis(dependence="multilevel", rho=0.5).unused(several_effects=True)]
+        ['analysis.rho']
+        """
+        given = [name for name in ("dependence", "rho") if name in self.model_fields_set]
+        if not several_effects:
+            reason = ("every study has one effect size, so there is no dependence between effects to "
+                      "model; the studies are pooled by the random-effects model")
+            return [{"setting": f"analysis.{name}", "value": getattr(self, name), "reason": reason}
+                    for name in given]
+        if self.method in TWO_BY_TWO_METHODS and "dependence" in given and self.dependence != "aggregate":
+            return [{"setting": "analysis.dependence", "value": self.dependence,
+                     "reason": f"{self.method} pools the 2x2 tables; the other analyses combine each study's "
+                               "effects into one (as dependence: aggregate)"}]
+        if self.dependence == "multilevel" and "rho" in given:
+            return [{"setting": "analysis.rho", "value": self.rho,
+                     "reason": "the three-level model (dependence: multilevel) takes the sampling errors "
+                               "of one study as independent; rho is used by che and aggregate"}]
+        return []
 
     @field_validator("test", mode="before")
     @classmethod

@@ -58,7 +58,7 @@ def fields_at(loc: Sequence[Any]) -> list[str]:
     Examples
     --------
     >>> fields_at(("analysis",))
-    ['method', 'test', 'level']
+    ['method', 'test', 'level', 'dependence', 'rho']
     """
     for candidate in _unwrap(_type_at(loc)):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
