@@ -60,6 +60,8 @@ class ReviewAnalysis:
     answer: str = ""
     notes: list[str] = field(default_factory=list)
     analysed: pd.DataFrame | None = None  # the rows the frequentist models used (one per study)
+    multiverse: Any = None  # the sensitivity multiverse and its robustness (synthesis.analysis.sensitivity)
+    robustness: Any = None
 
     @property
     def spec(self) -> Any:
@@ -145,6 +147,8 @@ class ReviewAnalysis:
             if hasattr(self.bayes, "workflow_summary"):  # sampled: LOO and predictive check
                 out["bayes"].update(self.bayes.workflow_summary())
         out["unused_settings"] = list(self.unused_settings)
+        if self.robustness is not None:
+            out["sensitivity"] = {**self.multiverse.to_dict(), **self.robustness.to_dict()}
         return jsonable(out)
 
     def write_results(self, path: str | Path) -> None:
@@ -491,4 +495,7 @@ def analyse_review(review_id: str, project_dir: str | Path = ".",
     analysis.bayes, analysis.bayes_error = bayesian_analysis(review, analysis.meta)
     analysis.unused_settings = unused_bayes_settings(review)
     rate_and_answer(analysis)
+    from synthesis.analysis.sensitivity import add_sensitivity
+
+    add_sensitivity(analysis)
     return analysis
