@@ -334,9 +334,10 @@ def multiverse_analysis(effect_sets: Mapping[Any, tuple[Any, Any]], *, set_dimen
             block["status"][row] = "not fitted: the model did not converge"
     table = _assemble(blocks, subset_dims, subset_levels, list(dimensions), set_dimensions)
     notes = []
-    if any(b != "none" for b in bias):
-        notes.append(f"Trim-and-fill and the selection model were fitted only where at least "
-                     f"{MIN_BIAS_STUDIES} studies remain.")
+    adjusted = [{"trimfill": "Trim-and-fill", "selection": "The selection model"}[b] for b in bias if b != "none"]
+    if adjusted:
+        notes.append(f"{' and '.join(adjusted)} {'was' if len(adjusted) == 1 else 'were'} fitted only where at "
+                     f"least {MIN_BIAS_STUDIES} studies remain.")
     return MultiverseResult(table=table, dimensions=dimensions, level=level, notes=notes)
 
 
