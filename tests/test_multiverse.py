@@ -193,3 +193,15 @@ def test_the_page_section_shows_the_sentence_and_the_curve():
     off = frequentist_analysis(load_review("practice-facilitation", REPO, {"sensitivity.enabled": False}))
     add_sensitivity(off)
     assert str(robustness(off)) == ""
+
+
+def test_diff_reports_a_change_in_robustness():
+    from synthesis.report.changes import change_summary, diff_manifests
+
+    old = {"results": {"answer": "x", "certainty": "low", "sensitivity": {"share_same": 0.94, "fitted": 1296}}}
+    new = {"results": {"answer": "x", "certainty": "low", "sensitivity": {"share_same": 0.71, "fitted": 1296}}}
+    lines = change_summary(old, new)
+    assert "robustness CHANGED: same answer in 94% of 1,296 analyses -> same answer in 71% of 1,296 analyses" in lines
+    table = diff_manifests(old, new)
+    assert table[table["item"] == "sensitivity.share_same"][["before", "after"]].values.tolist() == [["94%", "71%"]]
+    assert not any(line.startswith("robustness") for line in change_summary({"results": {}}, {"results": {}}))
