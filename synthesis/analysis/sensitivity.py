@@ -137,6 +137,10 @@ def review_multiverse(review: Any, data: pd.DataFrame, *,
     if not sens.enabled:
         return None
     sets, set_dimensions, rows = _effect_sets(review, data)
+    usable = np.logical_and.reduce([np.isfinite(y) & np.isfinite(v) for y, v in sets.values()])
+    if not usable.all():  # rows without an effect size (the pooled model drops them too)
+        sets = {key: (y[usable], v[usable]) for key, (y, v) in sets.items()}
+        rows = rows.loc[usable].reset_index(drop=True)
     rules, notes = _exclusions(review, rows)
     start = time.perf_counter()
     lower_is_better = _spec_get(review.spec, "effect.direction") == "lower_is_better"
