@@ -179,7 +179,7 @@ def test_an_unknown_choice_is_refused_by_the_schema():
 
 
 def test_the_page_section_shows_the_sentence_and_the_curve():
-    from synthesis.report.robustness import robustness
+    from synthesis.report.robustness_section import robustness
 
     review = load_review("practice-facilitation", REPO, {"sensitivity.methods": ["DL", "REML"],
                                                          "sensitivity.bias": ["none"],

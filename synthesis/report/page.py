@@ -21,7 +21,7 @@ from synthesis.grading.measures import back_transform, measure_words
 from synthesis.report import plots
 from synthesis.report.appendix import NATURAL_UNITS_METHODS, methods_section
 from synthesis.report.changes import changes_since
-from synthesis.report.robustness import robustness
+from synthesis.report.robustness_section import robustness
 from synthesis.report.sections import (banner_simulated, certainty_section, headline_section, probability_section,
                                        publication_bias_sensitivity, render, section)
 from synthesis.report.tables import moderator_table, strategy_table, studies_table, version_section
