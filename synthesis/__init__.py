@@ -51,6 +51,8 @@ _EXPORTS = {
     "CumulativeResult": "synthesis.meta.cumulative_analysis",
     "multilevel_meta_analysis": "synthesis.meta.multilevel",
     "MultilevelResult": "synthesis.meta.multilevel",
+    "multiverse_analysis": "synthesis.meta.multiverse",
+    "MultiverseResult": "synthesis.meta.multiverse",
     "impute_covariance": "synthesis.meta.robust",
     "cr2_coef_test": "synthesis.meta.robust",
     "forest_plot": "synthesis.report.plots",

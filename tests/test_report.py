@@ -361,7 +361,7 @@ def test_notebook_is_the_outline_of_the_page():
     calls = ["".join(c["source"]).strip() for c in shown]
     assert calls == ["report.banner(analysis)", "report.headline(analysis)", "report.certainty(analysis)",
                      "report.probability(analysis)", "report.where_it_works(analysis)", "report.figures(analysis)",
-                     "report.studies(analysis)", "report.version(analysis, manifest_draft, previous_manifest)",
+                     "report.robustness(analysis)", "report.studies(analysis)", "report.version(analysis, manifest_draft, previous_manifest)",
                      "report.methods(analysis)"]
     from synthesis import report
     from synthesis.report import page

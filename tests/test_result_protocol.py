@@ -74,6 +74,8 @@ CASES = {
     "SelectionModelResult": lambda: quiet(synthesis.selection_model, pooled(method="ML")),  # delta near 0: warns
     "PetPeeseResult": lambda: synthesis.pet_peese(pooled()),
     "MultilevelResult": lambda: synthesis.multilevel_meta_analysis(KONSTANTOPOULOS, study="district"),
+    "MultiverseResult": lambda: synthesis.meta.multiverse_analysis({"logRR": (BCG["yi"], BCG["vi"])},
+                                                                   methods=("DL", "REML")),
 }
 CLASSES = (MetaResult, MetaRegressionResult, SubgroupResult, EggerResult, BeggResult, TrimFillResult,
            LeaveOneOutResult, InfluenceResult)

@@ -66,6 +66,8 @@ class ReviewAnalysis:
     answer: str = ""
     notes: list[str] = field(default_factory=list)
     analysed: pd.DataFrame | None = None  # the rows of the study-level models (one per study)
+    multiverse: Any = None  # the sensitivity multiverse and its robustness (synthesis.analysis.sensitivity)
+    robustness: Any = None
 
     @property
     def spec(self) -> Any:
@@ -164,6 +166,8 @@ class ReviewAnalysis:
         from synthesis.analysis.toolkit import toolkit_record
 
         out["toolkit"] = toolkit_record(self)  # what reports/index.html shows across reviews
+        if self.robustness is not None:
+            out["sensitivity"] = {**self.multiverse.to_dict(), **self.robustness.to_dict()}
         return jsonable(out)
 
     def write_results(self, path: str | Path) -> None:
@@ -492,4 +496,7 @@ def analyse_review(review_id: str, project_dir: str | Path = ".",
     analysis.bayes, analysis.bayes_error = bayesian_analysis(review, analysis.meta)
     analysis.unused_settings = unused_bayes_settings(review) + unused_analysis_settings(review)
     rate_and_answer(analysis)
+    from synthesis.analysis.sensitivity import add_sensitivity
+
+    add_sensitivity(analysis)
     return analysis

@@ -12,6 +12,7 @@ from synthesis.meta.cumulative_analysis import CumulativeResult, cumulative
 from synthesis.meta.effects import aggregate_effects, effect_sizes
 from synthesis.meta.two_by_two import MantelHaenszelResult, mantel_haenszel, peto
 from synthesis.meta.multilevel import MultilevelResult, multilevel_meta_analysis
+from synthesis.meta.multiverse import MultiverseResult, multiverse_analysis
 from synthesis.meta.pooled import MetaResult, meta_analysis
 from synthesis.meta.prediction import PredictionResult, predict
 from synthesis.meta.regression import MetaRegressionResult, SubgroupResult, meta_regression, subgroup_analysis
@@ -27,4 +28,5 @@ __all__ = ["effect_sizes", "aggregate_effects", "meta_analysis", "MetaResult", "
            "predict", "PredictionResult", "cumulative", "CumulativeResult",
            "egger_test", "EggerResult", "begg_test", "BeggResult", "trim_and_fill", "TrimFillResult",
            "selection_model", "SelectionModelResult", "pet_peese", "PetPeeseResult",
-           "multilevel_meta_analysis", "MultilevelResult", "impute_covariance", "cr2_coef_test", "RobustTest"]
+           "multilevel_meta_analysis", "MultilevelResult", "multiverse_analysis", "MultiverseResult",
+           "impute_covariance", "cr2_coef_test", "RobustTest"]

@@ -103,6 +103,7 @@ def subset_tau2(method: str, y: np.ndarray, v: np.ndarray, mask: np.ndarray) -> 
         return _row_by_row(method, y, v, mask)
     # Fisher scoring for ML, REML, EB with step halving, all rows together
     tau2 = subset_tau2("HE", y, v, mask)
+    active = np.ones(mask.shape[0], dtype=bool)  # a row stops where the scalar fit stops (same iterates)
     for _ in range(_rma.MAX_ITER):
         W = subset_weights(v, tau2, mask)
         sw = W.sum(axis=1)
@@ -120,6 +121,7 @@ def subset_tau2(method: str, y: np.ndarray, v: np.ndarray, mask: np.ndarray) -> 
         else:  # EB
             Q = np.einsum("ij,ij->i", W, resid * resid)
             step = (Q * n / df - n) / sw
+        step = np.where(active, step, 0.0)
         while True:  # step halving as core's: a step shrunk below the tolerance lands on 0 exactly
             negative = tau2 + step < 0
             if not negative.any():
@@ -127,7 +129,8 @@ def subset_tau2(method: str, y: np.ndarray, v: np.ndarray, mask: np.ndarray) -> 
             step = np.where(negative, step / 2, step)
             step = np.where(negative & (np.abs(step) < _rma.TOLERANCE), -tau2, step)
         tau2 = tau2 + step
-        if np.all(np.abs(step) <= _rma.TOLERANCE * np.maximum(1.0, tau2)):
+        active &= ~(np.abs(step) <= _rma.TOLERANCE * np.maximum(1.0, tau2))
+        if not active.any():
             break
     else:
         return _row_by_row(method, y, v, mask)

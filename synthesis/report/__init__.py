@@ -14,6 +14,7 @@ _PAGE = "synthesis.report.page"
 _EXPORTS = {
     **{name: _PAGE for name in ("banner", "headline", "certainty", "probability", "where_it_works", "figures",
                                 "studies", "version", "methods", "report_page", "report_sections")},
+    "robustness": "synthesis.report.robustness_section",
     "forest_plot": "synthesis.report.plots",
     "funnel_plot": "synthesis.report.plots",
     "posterior_plot": "synthesis.report.plots",

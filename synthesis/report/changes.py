@@ -23,6 +23,7 @@ _RESULT_FORMATS = {
     "tau2": lambda v: numbers.number(v, 3), "tau": lambda v: numbers.number(v, 3),
     "I2": numbers.percent, "prob_gt_0": numbers.probability, "prob_gt_mid": numbers.probability,
     "pval": numbers.p_value, "p_value": numbers.p_value,
+    **{name: (lambda v: numbers.percent(100 * v)) for name in ("share_same", "share_direction", "share_mid")},
 }
 
 
@@ -193,6 +194,10 @@ def change_summary(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     estimate = (_headline(old), _headline(new))
     lines.append(f"headline estimate unchanged: {estimate[1]}" if estimate[0] == estimate[1]
                  else f"headline estimate CHANGED: {estimate[0]} -> {estimate[1]}")
+    robust = (_robustness(old), _robustness(new))
+    if robust != ("not recorded", "not recorded"):
+        lines.append(f"robustness unchanged: {robust[1]}" if robust[0] == robust[1]
+                     else f"robustness CHANGED: {robust[0]} -> {robust[1]}")
     return lines
 
 
@@ -246,3 +251,18 @@ def changes_in_words(previous: dict[str, Any] | None, new: dict[str, Any]) -> li
         lines.append("The answer and its certainty did not change"
                      + (f" ({after_text.strip().removeprefix('after ')})" if causes else "") + ".")
     return lines
+
+
+def _robustness(manifest: dict[str, Any]) -> str:
+    """``same answer in 94% of 1,296 analyses`` (the sensitivity multiverse), at display precision.
+
+    Examples
+    --------
+    >>> _robustness({"results": {"sensitivity": {"share_same": 0.9371, "fitted": 1296}}})
+    'same answer in 94% of 1,296 analyses'
+    """
+    sensitivity = _results_of(manifest).get("sensitivity") or {}
+    if not isinstance(sensitivity, dict) or sensitivity.get("share_same") is None:
+        return "not recorded"
+    return (f"same answer in {numbers.percent(100 * sensitivity['share_same'])} of "
+            f"{int(sensitivity.get('fitted') or 0):,} analyses")

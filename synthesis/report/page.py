@@ -28,6 +28,7 @@ from synthesis.report import plots
 from synthesis.report.appendix import NATURAL_UNITS_METHODS, methods_section
 from synthesis.report.changes import changes_in_words, changes_since
 from synthesis.report.moderation import moderator_effects_section
+from synthesis.report.robustness_section import robustness
 from synthesis.report.sections import (banner_simulated, certainty_section, glossary, headline_section,
                                        probability_section, publication_bias_sensitivity, render, section)
 from synthesis.report.tables import strategy_table, studies_table, version_section
@@ -335,8 +336,8 @@ def report_sections(a: ReviewAnalysis, manifest_draft: dict[str, Any] | None = N
     >>> [str(s)[:30] for s in report_sections(_example())][:2]
     ['<section class="syn-headline" ', '<section class="syn-section sy']
     """
-    parts = [banner(a), headline(a), certainty(a), probability(a), where_it_works(a), figures(a), studies(a),
-             version(a, manifest_draft, previous_manifest), methods(a)]
+    parts = [banner(a), headline(a), certainty(a), probability(a), where_it_works(a), figures(a), robustness(a),
+             studies(a), version(a, manifest_draft, previous_manifest), methods(a)]
     return [part for part in parts if part]
 
 

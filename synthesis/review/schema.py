@@ -33,7 +33,7 @@ from synthesis.review.messages import did_you_mean, show
 from synthesis.review.taxonomy import TAXONOMIES, Taxonomy, load_taxonomy, normalise_label
 
 __all__ = ["ReviewSpec", "Question", "Effect", "DataSpec", "Moderator", "ExtraStrategy", "StrategySpec",
-           "Analysis", "Decision", "StrategyPriorsSpec", "Bayes", "CertaintySpec", "Provenance",
+           "Analysis", "Decision", "StrategyPriorsSpec", "Bayes", "CertaintySpec", "Sensitivity", "Provenance",
            "ID_PATTERN", "EFFECT_ARGUMENTS", "TAU_PRIORS", "COST_LEVELS", "DEPENDENCE",
            "DEFAULT_RHO"]
 
@@ -530,6 +530,58 @@ class CertaintySpec(_Spec):
         return self
 
 
+class Randomised(_Spec):
+    """Which rows are randomised studies (for the sensitivity grid's design exclusion)."""
+
+    column: Text = Field(description="column holding the design of each study")
+    values: list[Scalar] = Field(min_length=1, description="the values meaning randomised, e.g. [rct, crct]")
+
+
+class Sensitivity(_Spec):
+    """The choices the sensitivity multiverse varies (``synthesis.meta.multiverse``).
+
+    The grid is the product of the levels: each tau² estimator x test x measure
+    (2x2 counts only) x within-study correlation (several effects per study
+    only) x each exclusion rule (two levels: all studies / without them) x
+    study left out (``none`` and each study, when ``leave_one_out``) x
+    publication-bias adjustment.
+    """
+
+    enabled: bool = True
+    methods: list[Literal[METHODS]] = Field(default_factory=lambda: list(METHODS),  # type: ignore[valid-type]
+                                            min_length=1)
+    tests: list[Literal[TESTS]] = Field(default_factory=lambda: list(TESTS), min_length=1)  # type: ignore[valid-type]
+    measures: list[Literal["OR", "RR", "RD"]] | None = Field(
+        None, description="2x2 counts only: the measures to compare (default OR, RR and RD)")
+    rho: list[float] = Field(default_factory=lambda: [0.2, 0.6, 0.8], min_length=1,
+                             description="several effects per study: within-study correlations when combining them")
+    risk_of_bias: bool = Field(True, description="leave out high risk of bias (needs certainty.risk_of_bias_column)")
+    randomised: Randomised | None = None
+    small_studies_below: int | None = Field(None, ge=1, description="leave out studies with fewer participants "
+                                                                   "(needs certainty.sample_size_column)")
+    outliers: bool = True
+    leave_one_out: bool = False
+    bias: list[Literal["none", "trimfill", "selection"]] = Field(default_factory=lambda: ["none", "trimfill"],
+                                                                 min_length=1)
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _methods(cls, value: Any) -> Any:
+        return [_canonical(normalise_method, v) for v in value] if isinstance(value, list) else value
+
+    @field_validator("tests", mode="before")
+    @classmethod
+    def _tests(cls, value: Any) -> Any:
+        return [_canonical(check_test, v) for v in value] if isinstance(value, list) else value
+
+    @field_validator("rho")
+    @classmethod
+    def _rho(cls, value: list[float]) -> list[float]:
+        if any(not -1 < r < 1 for r in value):
+            raise ValueError("each within-study correlation must lie between -1 and 1")
+        return value
+
+
 class Provenance(_Spec):
     """Where the data come from and under what terms."""
 
@@ -583,6 +635,7 @@ class ReviewSpec(_Spec):
     bayes: Bayes = Field(default_factory=Bayes)
     seed: int = Field(ge=0, description="seed for everything random (a whole number >= 0)")
     certainty: CertaintySpec = Field(default_factory=CertaintySpec)
+    sensitivity: Sensitivity = Field(default_factory=Sensitivity)
     provenance: Provenance = Field(description="where the data come from: citation, source, licence")
 
     @model_validator(mode="after")

@@ -1,0 +1,291 @@
+"""How robust is the answer: the review's sensitivity multiverse and what it says.
+
+:func:`review_multiverse` turns a review's ``sensitivity:`` block (or the
+default grid) into effect sets, exclusion rules and choices for
+:func:`synthesis.meta.multiverse.multiverse_analysis`; :func:`robustness`
+compares every specification's answer with the headline's:
+
+* the *direction*: the estimate on the same side of no effect;
+* the *answer*: the same direction and the same verdict on whether the
+  interval excludes no effect (a scale-free criterion, so that OR, RR and RD
+  can be compared);
+* *beyond the MID*: on the headline's own measure only (the MID is on its scale).
+
+The choice that moves the answer most is the one whose levels differ most in
+their share of specifications with the same answer (ties: the largest spread
+of the median estimate on the headline's measure).
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthesis.errors import ReviewError
+from synthesis.meta.multiverse import LEAVE_OUT, MultiverseResult, multiverse_analysis
+from synthesis.numbers import percent
+from synthesis.results import Result, jsonable
+
+from synthesis.analysis.moderators import _spec_get
+
+__all__ = ["review_multiverse", "robustness", "Robustness", "CHOICE_NAMES", "add_sensitivity", "robustness_sentence"]
+
+#: how each choice is named to a reader
+CHOICE_NAMES = {
+    "measure": "the effect measure", "rho": "the assumed correlation of effects within a study",
+    "risk_of_bias": "leaving out studies at high risk of bias", "design": "leaving out non-randomised studies",
+    "small_studies": "leaving out small studies", "outliers": "leaving out outlying studies",
+    LEAVE_OUT: "leaving out single studies", "method": "the estimator of between-study variation",
+    "test": "the test and interval (normal or Knapp-Hartung)", "bias": "the adjustment for publication bias",
+}
+TWO_BY_TWO = ("OR", "RR", "RD")
+
+
+def _effect_sets(review: Any, data: pd.DataFrame) -> tuple[dict[Any, tuple[np.ndarray, np.ndarray]], tuple[str, ...],
+                                                           pd.DataFrame]:
+    """The effect sizes under each measure (2x2 counts) or within-study correlation (several effects per study)."""
+    spec, sens = review.spec, review.spec.sensitivity
+    measure = spec.effect.measure
+    cluster = _spec_get(spec, "data.study_id")
+    if cluster and cluster in review.data.columns and review.data[cluster].duplicated().any():
+        from synthesis.meta.effects import aggregate_effects
+
+        first = None
+        sets = {}
+        for rho in sens.rho:
+            combined = aggregate_effects(review.data, cluster, rho=rho, keep=tuple(_study_columns(review)))
+            if first is None:
+                first = combined.assign(study=combined["study"].fillna(combined[cluster].astype(str)))
+            sets[(measure, f"{rho:g}")] = (combined["yi"].to_numpy(float), combined["vi"].to_numpy(float))
+        return sets, ("measure", "rho"), first
+    columns = dict(spec.effect.columns)
+    if measure in TWO_BY_TWO and not spec.effect.pass_through:
+        from synthesis.meta.effects import effect_sizes
+
+        sets = {}
+        for m in sens.measures or TWO_BY_TWO:
+            es = effect_sizes(data, m, append=False, **columns)
+            sets[m] = (es["yi"].to_numpy(float), es["vi"].to_numpy(float))
+        return sets, ("measure",), data
+    return {measure: (data["yi"].to_numpy(float), data["vi"].to_numpy(float))}, ("measure",), data
+
+
+def _study_columns(review: Any) -> list[str]:
+    spec = review.spec
+    names = ["study", _spec_get(spec, "certainty.risk_of_bias_column"), _spec_get(spec, "certainty.sample_size_column")]
+    randomised = spec.sensitivity.randomised
+    names.append(randomised.column if randomised else None)
+    return [c for c in dict.fromkeys(names) if c and c in review.data.columns]
+
+
+def _column(review: Any, data: pd.DataFrame, column: str, setting: str) -> pd.Series:
+    if column not in data.columns:
+        raise ReviewError(f"{review.folder}/review.yaml: {setting} names the column {column!r}, which the study "
+                          f"data do not have (or which varies within a study); name a column of "
+                          f"{review.spec.data.file} that is constant within each study")
+    return data[column]
+
+
+def _exclusions(review: Any, data: pd.DataFrame) -> tuple[dict[str, Any], list[str]]:
+    """The exclusion rules that apply (each a dimension of two levels), and notes on those that do not."""
+    spec, sens = review.spec, review.spec.sensitivity
+    rules, notes = {}, []
+    rob_column = _spec_get(spec, "certainty.risk_of_bias_column")
+    if sens.risk_of_bias and rob_column:
+        from synthesis.review.risk_of_bias import rob_judgements
+
+        judged = np.array(rob_judgements(_column(review, data, rob_column, "certainty.risk_of_bias_column").tolist(),
+                                         rob_column))
+        rules["risk_of_bias"] = ("all studies", "without high risk of bias", judged != "high")
+    elif sens.risk_of_bias:
+        notes.append("No study was left out for risk of bias: the review gives no risk-of-bias column.")
+    if sens.randomised is not None:
+        design = _column(review, data, sens.randomised.column, "sensitivity.randomised.column")
+        allowed = {str(v) for v in sens.randomised.values}
+        rules["design"] = ("all designs", "randomised only", design.astype(str).isin(allowed).to_numpy())
+    n_column = _spec_get(spec, "certainty.sample_size_column")
+    if sens.small_studies_below is not None:
+        if not n_column:
+            raise ReviewError(f"{review.folder}/review.yaml: sensitivity.small_studies_below needs "
+                              "certainty.sample_size_column (the participants of each study)")
+        n = pd.to_numeric(_column(review, data, n_column, "certainty.sample_size_column"), errors="coerce")
+        rules["small_studies"] = ("all sizes", f"n ≥ {sens.small_studies_below}",
+                                  (n >= sens.small_studies_below).to_numpy())
+    return rules, notes
+
+
+def review_multiverse(review: Any, data: pd.DataFrame, *,
+                      map: Callable[[Callable[[Any], Any], list[Any]], Iterable[Any]] | None = None
+                      ) -> MultiverseResult | None:
+    """The review's sensitivity multiverse (None when ``sensitivity.enabled`` is false).
+
+    ``data`` are the rows of the frequentist analyses (one per study). ``map`` is
+    passed on for the per-subset publication-bias fits (default: in process).
+
+    Examples
+    --------
+    >>> from synthesis.review.loader import load_review
+    >>> review = load_review("writing-to-learn", ".", {"sensitivity.bias": ["none"]})  # doctest: +SKIP
+    >>> review_multiverse(review, review.data).size  # doctest: +SKIP
+    36
+    """
+    sens = review.spec.sensitivity
+    if not sens.enabled:
+        return None
+    sets, set_dimensions, rows = _effect_sets(review, data)
+    usable = np.logical_and.reduce([np.isfinite(y) & np.isfinite(v) for y, v in sets.values()])
+    if not usable.all():  # rows without an effect size (the pooled model drops them too)
+        sets = {key: (y[usable], v[usable]) for key, (y, v) in sets.items()}
+        rows = rows.loc[usable].reset_index(drop=True)
+    rules, notes = _exclusions(review, rows)
+    start = time.perf_counter()
+    lower_is_better = _spec_get(review.spec, "effect.direction") == "lower_is_better"
+    result = multiverse_analysis(sets, set_dimensions=set_dimensions, labels=rows["study"].astype(str).tolist(),
+                                 exclusions=rules, outliers=sens.outliers, leave_one_out=sens.leave_one_out,
+                                 methods=sens.methods, tests=sens.tests, bias=sens.bias,
+                                 level=review.spec.analysis.level, alternative="less" if lower_is_better else "greater",
+                                 map=map)
+    result.notes = [*notes, *result.notes]
+    result.seconds = time.perf_counter() - start  # type: ignore[attr-defined]
+    return result
+
+
+@dataclass(repr=False)
+class Robustness(Result):
+    """How often the specifications of a multiverse give the headline's answer (:func:`robustness`)."""
+
+    size: int
+    fitted: int
+    share_direction: float
+    share_same: float
+    share_mid: float | None
+    moved_most: str | None
+    moved_levels: list[dict[str, Any]]
+    by_choice: pd.DataFrame
+    headline_clear: bool
+    notes: list[str] = field(default_factory=list)
+    _title = "Robustness of the answer"
+
+    def summary(self) -> pd.DataFrame:
+        """The share of specifications with the same answer, for each level of each choice."""
+        return self.by_choice
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable({"size": self.size, "fitted": self.fitted, "share_direction": self.share_direction,
+                         "share_same": self.share_same, "share_mid": self.share_mid,
+                         "moved_most": self.moved_most, "moved_levels": self.moved_levels,
+                         "headline_clear": self.headline_clear, "notes": self.notes})
+
+    def sentence(self, intervention: str, outcome: str, verb: str) -> str:
+        """One plain sentence for the policymaker page (``verb``: "improve", "reduce", ...).
+
+        Examples
+        --------
+        >>> r = Robustness(1296, 1296, 0.97, 0.94, None, "method", [{"level": "EE", "share_same": 0.8},
+        ...                {"level": "DL", "share_same": 1.0}], pd.DataFrame(), True)
+        >>> r.sentence("the programmes", "reoffending", "still reduce")
+        'In 94% of 1,296 reasonable ways of analysing these studies the programmes still reduce reoffending; the choice that moves the answer most is the estimator of between-study variation (80% with EE, 100% with DL).'
+        """
+        ways = f"{self.fitted:,} reasonable ways of analysing these studies"
+        if self.headline_clear:
+            main = f"In {percent(100 * self.share_same)} of {ways} {intervention} {verb} {outcome}"
+        else:
+            main = (f"In {percent(100 * self.share_same)} of {ways} the answer stays the same: the studies "
+                    f"cannot tell whether {intervention} change {outcome}")
+        if self.moved_most is None:
+            return main + "."
+        low, high = self.moved_levels[0], self.moved_levels[-1]
+        if low["share_same"] == high["share_same"]:
+            return (f"{main}; no choice changes the answer, and the one that moves the estimate most is "
+                    f"{CHOICE_NAMES.get(self.moved_most, self.moved_most)}.")
+        return (f"{main}; the choice that moves the answer most is {CHOICE_NAMES.get(self.moved_most, self.moved_most)} "
+                f"({percent(100 * low['share_same'])} with {low['level']}, "
+                f"{percent(100 * high['share_same'])} with {high['level']}).")
+
+
+def robustness(multiverse: MultiverseResult, *, estimate: float, ci_lb: float, ci_ub: float, measure: str,
+               mid: float | None = None) -> Robustness:
+    """Compare every fitted specification's answer with the headline's (see the module docstring).
+
+    Examples
+    --------
+    >>> from synthesis.meta.multiverse import multiverse_analysis
+    >>> mv = multiverse_analysis({"SMD": ([0.1, 0.5, 0.9, -0.2, 0.3], [0.04, 0.05, 0.03, 0.06, 0.02])},
+    ...                          methods=("DL", "REML"), outliers=False)
+    >>> r = robustness(mv, estimate=0.3, ci_lb=0.05, ci_ub=0.55, measure="SMD", mid=0.1)
+    >>> r.fitted, r.share_direction
+    (4, 1.0)
+    """
+    table = multiverse.fitted.copy()
+    sign = np.sign(estimate)
+    clear = bool(ci_lb > 0 or ci_ub < 0)
+    table["same_direction"] = np.sign(table["estimate"]) == sign
+    table_clear = (table["ci_lb"] > 0) | (table["ci_ub"] < 0)
+    table["same_answer"] = table["same_direction"] & (table_clear == clear) if clear else ~table_clear
+    own = table["measure"] == measure if "measure" in table.columns else pd.Series(True, index=table.index)
+    share_mid = None
+    if mid is not None and own.any():
+        share_mid = float(((sign * table.loc[own, "estimate"]) >= mid).mean())
+    rows, spreads = [], {}
+    for name, levels in multiverse.dimensions.items():
+        if len(levels) < 2:
+            continue
+        part = []
+        for level in levels:
+            sel = table[table[name] == level]
+            median = sel.loc[own.reindex(sel.index), "estimate"].median() if len(sel) else np.nan
+            part.append({"choice": name, "level": level, "fitted": len(sel),
+                         "share_same": float(sel["same_answer"].mean()) if len(sel) else np.nan,
+                         "median_estimate": float(median)})
+        rows += part
+        shares = [p["share_same"] for p in part if np.isfinite(p["share_same"])]
+        medians = [p["median_estimate"] for p in part if np.isfinite(p["median_estimate"])]
+        if shares:
+            spreads[name] = (max(shares) - min(shares), (max(medians) - min(medians)) if medians else 0.0)
+    by_choice = pd.DataFrame(rows, columns=["choice", "level", "fitted", "share_same", "median_estimate"])
+    moved = max(spreads, key=spreads.__getitem__) if spreads else None
+    moved_levels = []
+    if moved is not None:
+        part = by_choice[(by_choice["choice"] == moved) & (by_choice["fitted"] > 0)]
+        ordered = part.sort_values(["share_same", "median_estimate"], kind="stable", na_position="last")
+        moved_levels = ordered[["level", "share_same", "median_estimate"]].to_dict(orient="records")
+        moved_levels = [moved_levels[0], moved_levels[-1]]
+    n = len(table)
+    return Robustness(size=multiverse.size, fitted=n,
+                      share_direction=float(table["same_direction"].mean()) if n else float("nan"),
+                      share_same=float(table["same_answer"].mean()) if n else float("nan"), share_mid=share_mid,
+                      moved_most=moved, moved_levels=moved_levels, by_choice=by_choice.set_index(["choice", "level"]),
+                      headline_clear=clear, notes=list(multiverse.notes))
+
+
+def add_sensitivity(analysis: Any, *,
+                    map: Callable[[Callable[[Any], Any], list[Any]], Iterable[Any]] | None = None) -> None:
+    """Run the review's multiverse and its robustness summary into ``analysis`` (fields ``multiverse``, ``robustness``)."""
+    multiverse = review_multiverse(analysis.review, analysis.data, map=map)
+    analysis.multiverse = multiverse
+    if multiverse is None or not len(multiverse.fitted):
+        analysis.robustness = None
+        return
+    meta = analysis.meta
+    analysis.robustness = robustness(multiverse, estimate=meta.estimate, ci_lb=meta.ci_lb, ci_ub=meta.ci_ub,
+                                     measure=analysis.spec.effect.measure, mid=_spec_get(analysis.spec, "decision.mid"))
+
+
+def robustness_sentence(analysis: Any) -> str:
+    """The page's one sentence on robustness ("" when there is no multiverse)."""
+    from synthesis.analysis.review_analysis import _plural
+
+    result = getattr(analysis, "robustness", None)
+    if result is None:
+        return ""
+    spec = analysis.spec
+    intervention = spec.question.intervention
+    higher = _spec_get(spec, "effect.direction", "higher_is_better") == "higher_is_better"
+    beneficial = (analysis.meta.estimate > 0) == higher
+    plural = _plural(intervention)
+    verb = ("still improve" if beneficial else "still worsen") + ("" if plural else "s")
+    return result.sentence(intervention, spec.question.outcome, verb)

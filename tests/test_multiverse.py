@@ -1,0 +1,207 @@
+"""The sensitivity multiverse: every specification equals its own fit, the grid is what the YAML says,
+and the page's sentence says what the table says."""
+from __future__ import annotations
+
+import itertools
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from synthesis import meta_analysis
+from synthesis.analysis.review_analysis import frequentist_analysis
+from synthesis.analysis.sensitivity import add_sensitivity, robustness_sentence
+from synthesis.errors import ReviewError
+from synthesis.meta.core import METHODS
+from synthesis.meta.effects import effect_sizes
+from synthesis.meta.multiverse import MIN_BIAS_STUDIES, _outlier_mask, fit_specification, multiverse_analysis
+from synthesis.meta.selection import selection_model
+from synthesis.meta.small_study import trim_and_fill
+from synthesis.numbers import percent
+from synthesis.review.loader import load_review
+
+REPO = Path(__file__).resolve().parents[1]
+BCG = pd.read_csv(REPO / "tests" / "data" / "metafor" / "bcg_vaccine.csv")
+BCG["study"] = BCG["author"] + " (" + BCG["year"].astype(str) + ")"
+NUMBERS = ("estimate", "se", "ci_lb", "ci_ub", "pval", "tau2")
+
+
+def _keep(row: pd.Series, rules: dict[str, np.ndarray], outliers: np.ndarray, labels: list[str]) -> np.ndarray:
+    keep = np.ones(len(labels), dtype=bool)
+    for name, mask in rules.items():
+        if row[name] != "all":
+            keep &= mask
+    if row["outliers"] == "removed":
+        keep &= outliers
+    if row["left_out"] != "none":
+        keep[labels.index(row["left_out"])] = False
+    return keep
+
+
+def _separate_fit(y, v, keep, row) -> dict[str, float]:
+    """The specification fitted on its own with meta_analysis (and trim_and_fill / selection_model)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = meta_analysis(y[keep], v[keep], method=row["method"], test=row["test"])
+        if row["bias"] == "trimfill":
+            fit = trim_and_fill(fit).fit
+        elif row["bias"] == "selection":
+            fit = selection_model(fit)
+    return {name: getattr(fit, name) for name in NUMBERS}
+
+
+def test_a_random_sample_of_specifications_equals_separate_fits(seed):
+    """Exclusions x outliers x leave-one-out x 3 measures x 9 estimators x 2 tests, vs meta_analysis at 1e-10."""
+    print(f"seed {seed}")
+    rng = np.random.default_rng(seed)
+    cells = dict(ai="tpos", bi="tneg", ci="cpos", di="cneg")
+    sets = {m: tuple(effect_sizes(BCG, m, append=False, **cells)[c].to_numpy(float) for c in ("yi", "vi"))
+            for m in ("OR", "RR", "RD")}
+    k = len(BCG)
+    rules = {"allocation": BCG["alloc"].eq("random").to_numpy(), "era": (BCG["year"] >= 1940).to_numpy()}
+    labels = BCG["study"].tolist()
+    result = multiverse_analysis(sets, labels=labels, exclusions={name: ("all", "excluded", mask)
+                                                                   for name, mask in rules.items()},
+                                 leave_one_out=True)
+    table = result.table
+    assert result.size == 3 * 2 * 2 * 2 * (k + 1) * 9 * 2 == len(table)
+    outliers = {m: _outlier_mask(*sets[m], "REML", 0.95) for m in sets}
+    sample = table.iloc[rng.choice(len(table), 60, replace=False)]
+    checked = 0
+    for _, row in sample.iterrows():
+        y, v = sets[row["measure"]]
+        keep = _keep(row, rules, outliers[row["measure"]], labels)
+        assert row["k"] == keep.sum()
+        if row["status"] != "ok":
+            assert row["bias"] != "none" and keep.sum() < MIN_BIAS_STUDIES
+            continue
+        expected = _separate_fit(y, v, keep, row)
+        for name in NUMBERS:
+            assert row[name] == pytest.approx(expected[name], abs=1e-10, rel=1e-10), (row.to_dict(), name)
+        checked += 1
+    assert checked > 30
+
+
+def test_trim_and_fill_specifications_equal_trim_and_fill(seed):
+    rng = np.random.default_rng(seed)
+    y, v = BCG["yi"].to_numpy(float), BCG["vi"].to_numpy(float)
+    rules = {"allocation": BCG["alloc"].eq("random").to_numpy()}
+    result = multiverse_analysis({"logRR": (y, v)}, exclusions={"allocation": ("all", "excluded", rules["allocation"])},
+                                 methods=rng.choice(METHODS, 3, replace=False), bias=("trimfill",))
+    outliers = _outlier_mask(y, v, "REML", 0.95)
+    for _, row in result.table.iterrows():
+        keep = _keep(row.reindex([*row.index, "left_out"]).fillna("none"), rules, outliers, BCG["study"].tolist())
+        if row["status"] != "ok":
+            assert keep.sum() < MIN_BIAS_STUDIES and "fewer than 10" in row["status"]
+            continue
+        expected = _separate_fit(y, v, keep, row)
+        for name in NUMBERS:
+            assert row[name] == pytest.approx(expected[name], abs=1e-10, rel=1e-10)
+
+
+@pytest.mark.slow
+def test_the_selection_model_dimension_equals_selection_model():
+    y, v = BCG["yi"].to_numpy(float), BCG["vi"].to_numpy(float)
+    result = multiverse_analysis({"logRR": (y, v)}, methods=("EE", "REML"), tests=("z", "knha"), outliers=False,
+                                 bias=("selection",))
+    assert result.size == 4
+    for _, row in result.table.iterrows():
+        expected = _separate_fit(y, v, np.ones(y.size, dtype=bool), row)
+        for name in NUMBERS:
+            assert row[name] == pytest.approx(expected[name], abs=1e-10, rel=1e-10)
+
+
+def test_fit_specification_is_the_loop_the_grid_replaces():
+    y, v = BCG["yi"].to_numpy(float), BCG["vi"].to_numpy(float)
+    table = multiverse_analysis({"logRR": (y, v)}, outliers=False).table
+    for _, row in table.iterrows():
+        out = fit_specification(y, v, method=row["method"], test=row["test"])
+        assert [out[n] for n in NUMBERS] == pytest.approx([row[n] for n in NUMBERS], abs=1e-10, rel=1e-10)
+
+
+def test_the_grid_is_exactly_what_the_yaml_says():
+    overrides = {"sensitivity.methods": ["dl", "REML", "pm"], "sensitivity.tests": ["z"],
+                 "sensitivity.small_studies_below": 60, "sensitivity.leave_one_out": True,
+                 "sensitivity.bias": ["none"]}
+    review = load_review("writing-to-learn", REPO, overrides)
+    analysis = frequentist_analysis(review)
+    add_sensitivity(analysis)
+    mv = analysis.multiverse
+    labels = analysis.data["study"].astype(str).tolist()
+    assert mv.dimensions == {"measure": ["SMD"], "small_studies": ["all sizes", "n ≥ 60"],
+                             "outliers": ["kept", "removed"], "left_out": ["none", *labels],
+                             "method": ["DL", "REML", "PM"], "test": ["z"], "bias": ["none"]}
+    assert mv.size == 2 * 2 * (len(labels) + 1) * 3
+    expected = list(itertools.product(*mv.dimensions.values()))
+    assert list(mv.table[list(mv.dimensions)].itertuples(index=False, name=None)) == expected
+
+
+def test_default_grid_and_two_by_two_measures():
+    review = load_review("cbt-offenders-at-scale", REPO)
+    sens = review.spec.sensitivity
+    assert sens.methods == list(METHODS) and sens.tests == ["z", "knha"] and sens.bias == ["none", "trimfill"]
+    analysis = frequentist_analysis(review)
+    add_sensitivity(analysis)
+    assert analysis.multiverse.dimensions["measure"] == ["OR", "RR", "RD"]
+    assert analysis.multiverse.size == 3 * 2 * 9 * 2 * 2
+
+
+def test_the_sentence_share_equals_the_table():
+    review = load_review("practice-facilitation", REPO, {"sensitivity.methods": ["EE", "DL", "REML"]})
+    analysis = frequentist_analysis(review)
+    add_sensitivity(analysis)
+    table = analysis.multiverse.fitted
+    meta = analysis.meta
+    clear = meta.ci_lb > 0 or meta.ci_ub < 0
+    same = (np.sign(table["estimate"]) == np.sign(meta.estimate)) & (((table["ci_lb"] > 0) | (table["ci_ub"] < 0))
+                                                                     == clear)
+    sentence = robustness_sentence(analysis)
+    share = re.match(r"In (\d+%) of ([\d,]+) reasonable ways", sentence)
+    assert share is not None, sentence
+    assert share.group(1) == percent(100 * same.mean()) and share.group(2) == f"{len(table):,}"
+    assert analysis.results()["sensitivity"]["share_same"] == pytest.approx(same.mean())
+
+
+def test_a_missing_column_is_one_clear_line():
+    review = load_review("practice-facilitation", REPO, {"sensitivity.randomised": {"column": "desgn",
+                                                                                     "values": ["rct"]}})
+    analysis = frequentist_analysis(review)
+    with pytest.raises(ReviewError, match=r"sensitivity.randomised.column names the column 'desgn'"):
+        add_sensitivity(analysis)
+
+
+def test_an_unknown_choice_is_refused_by_the_schema():
+    with pytest.raises(ReviewError, match="sensitivity"):
+        load_review("practice-facilitation", REPO, {"sensitivity.bias": ["none", "fill"]})
+
+
+def test_the_page_section_shows_the_sentence_and_the_curve():
+    from synthesis.report.robustness_section import robustness
+
+    review = load_review("practice-facilitation", REPO, {"sensitivity.methods": ["DL", "REML"],
+                                                         "sensitivity.bias": ["none"],
+                                                         "sensitivity.randomised": {"column": "design",
+                                                                                    "values": ["rct", "crct"]}})
+    analysis = frequentist_analysis(review)
+    add_sensitivity(analysis)
+    html = str(robustness(analysis))
+    assert "reasonable ways of analysing these studies" in html and "<img " in html
+    assert "randomised only" not in html or "Design" in html
+    off = frequentist_analysis(load_review("practice-facilitation", REPO, {"sensitivity.enabled": False}))
+    add_sensitivity(off)
+    assert str(robustness(off)) == ""
+
+
+def test_diff_reports_a_change_in_robustness():
+    from synthesis.report.changes import change_summary, diff_manifests
+
+    old = {"results": {"answer": "x", "certainty": "low", "sensitivity": {"share_same": 0.94, "fitted": 1296}}}
+    new = {"results": {"answer": "x", "certainty": "low", "sensitivity": {"share_same": 0.71, "fitted": 1296}}}
+    lines = change_summary(old, new)
+    assert "robustness CHANGED: same answer in 94% of 1,296 analyses -> same answer in 71% of 1,296 analyses" in lines
+    table = diff_manifests(old, new)
+    assert table[table["item"] == "sensitivity.share_same"][["before", "after"]].values.tolist() == [["94%", "71%"]]
+    assert not any(line.startswith("robustness") for line in change_summary({"results": {}}, {"results": {}}))
