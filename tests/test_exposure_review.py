@@ -48,7 +48,7 @@ def test_harmful_exposure_page_speaks_of_harm(tmp_path):
     effect = (f"odds ratio {number(h['estimate'], transform=math.exp)} ({level_percent(0.95)} CI "
               f"{interval(h['ci_lb'], h['ci_ub'], transform=math.exp)})")
     assert headline.count(effect) == 1, headline
-    forest = next(img["alt"] for img in soup.find_all("img") if img["alt"].startswith("Forest plot"))
+    forest = next(fig["aria-label"] for fig in soup.select("[role=img]") if fig["aria-label"].startswith("Forest plot"))
     assert f"Pooled estimate {number(h['estimate'], transform=math.exp)} (95% CI " \
            f"{interval(h['ci_lb'], h['ci_ub'], transform=math.exp)})" in forest
     assert "Hackshaw AK, Law MR, Wald NJ" in text and "metadat" in text

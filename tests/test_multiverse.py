@@ -188,7 +188,7 @@ def test_the_page_section_shows_the_sentence_and_the_curve():
     analysis = frequentist_analysis(review)
     add_sensitivity(analysis)
     html = str(robustness(analysis))
-    assert "reasonable ways of analysing these studies" in html and "<img " in html
+    assert "reasonable ways of analysing these studies" in html and 'role="img"' in html
     assert "randomised only" not in html or "Design" in html
     off = frequentist_analysis(load_review("practice-facilitation", REPO, {"sensitivity.enabled": False}))
     add_sensitivity(off)

@@ -277,7 +277,7 @@ def add_sensitivity(analysis: Any, *,
 
 def robustness_sentence(analysis: Any) -> str:
     """The page's one sentence on robustness ("" when there is no multiverse)."""
-    from synthesis.analysis.review_analysis import _plural
+    from synthesis.grading.wording import is_plural
 
     result = getattr(analysis, "robustness", None)
     if result is None:
@@ -286,6 +286,13 @@ def robustness_sentence(analysis: Any) -> str:
     intervention = spec.question.intervention
     higher = _spec_get(spec, "effect.direction", "higher_is_better") == "higher_is_better"
     beneficial = (analysis.meta.estimate > 0) == higher
-    plural = _plural(intervention)
+    stated = _spec_get(spec, "question.plural")
+    plural = is_plural(intervention) if stated is None else bool(stated)
+    if _spec_get(spec, "question.kind", "intervention") == "exposure":
+        verb = "still increase" if not beneficial else "still decrease"  # a harm is an increase in risk
+        verb += "" if plural else "s"
+        return result.sentence(intervention, f"the risk of {spec.question.outcome}"
+                               if not str(spec.question.outcome).startswith("the risk") else spec.question.outcome,
+                               verb)
     verb = ("still improve" if beneficial else "still worsen") + ("" if plural else "s")
     return result.sentence(intervention, spec.question.outcome, verb)

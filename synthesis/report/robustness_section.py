@@ -28,7 +28,7 @@ def robustness(a: Any) -> Fragment:
     >>> "reasonable ways of analysing these studies" in out  # doctest: +SKIP
     True
     """
-    from synthesis.report.plots.common import figure_to_html
+    from synthesis.report.plots.embed import figure_to_html
     from synthesis.report.plots.specification import specification_curve
 
     multiverse, result = getattr(a, "multiverse", None), getattr(a, "robustness", None)
