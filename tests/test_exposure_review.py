@@ -52,3 +52,5 @@ def test_harmful_exposure_page_speaks_of_harm(tmp_path):
     assert f"Pooled estimate {number(h['estimate'], transform=math.exp)} (95% CI " \
            f"{interval(h['ci_lb'], h['ci_ub'], transform=math.exp)})" in forest
     assert "Hackshaw AK, Law MR, Wald NJ" in text and "metadat" in text
+    posterior = [f["aria-label"] for f in soup.select("[role=img]") if f["aria-label"].startswith("Posterior")]
+    assert all("chance of any harm" in alt and "benefit" not in alt for alt in posterior), posterior

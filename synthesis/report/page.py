@@ -250,10 +250,14 @@ def figures(a: ReviewAnalysis) -> Fragment:
                                                 transform=transform, level=meta.level))
     if a.bayes is not None and hasattr(a.bayes, "density"):
         mid = _spec_get(spec, "decision.mid")
+        harm = _kind(a) == "exposure"  # the chances of harm, as the probability section gives them
+
+        def chance(threshold: float) -> float:
+            return 1.0 - a.bayes_probability(-threshold) if harm else a.bayes_probability(threshold)
         post = plots.posterior_plot(a.bayes.density("mu"), mid=mid, direction=_direction(a),
                                     xlabel=f"Average effect ({words.short})", transform=transform,
-                                    prob_any=a.bayes_probability(0.0),
-                                    prob_mid=a.bayes_probability(float(mid)) if mid is not None else None)
+                                    prob_any=chance(0.0), prob_mid=chance(float(mid)) if mid is not None else None,
+                                    harm=harm)
         out.append(plots.figure_to_html(post, caption="How likely each size of average effect is, given "
                                         "the studies and the prior (Bayesian model)."))
     return section("What the studies show", out)

@@ -48,7 +48,8 @@ def _prob_beyond(x: np.ndarray, dens: np.ndarray, draws: np.ndarray | None, thre
 def posterior_plot(draws_or_density: Any, *, mid: float | None = None, null: float = 0.0,
                    direction: str = "higher_is_better", xlabel: str = "Average effect",
                    transform: Callable[[float], float] | None = None, title: str | None = None,
-                   prob_any: float | None = None, prob_mid: float | None = None) -> Figure:
+                   prob_any: float | None = None, prob_mid: float | None = None,
+                   harm: bool = False) -> Figure:
     """Posterior of the effect with no effect and the MID marked; P(beyond MID) shaded.
 
     Parameters
@@ -68,6 +69,10 @@ def posterior_plot(draws_or_density: Any, *, mid: float | None = None, null: flo
         The model's own probabilities of any benefit and of a benefit beyond the
         MID, so the legend says what the page's tables say; computed from the
         draws or the density when not given.
+    harm : bool
+        An exposure asked whether it harms: the side opposite to ``direction``'s
+        benefit is shaded and named "harm", and ``prob_any``/``prob_mid`` are the
+        chances of harm.
 
     Examples
     --------
@@ -80,8 +85,9 @@ def posterior_plot(draws_or_density: Any, *, mid: float | None = None, null: flo
     if direction not in ("higher_is_better", "lower_is_better"):
         raise DataError(f"direction must be higher_is_better or lower_is_better, got {direction!r}")
     x, dens, draws = _density(draws_or_density)
-    upper = direction == "higher_is_better"
+    upper = (direction == "higher_is_better") != harm  # the side shaded: benefit, or harm for an exposure
     sign = 1.0 if upper else -1.0
+    good = "harm" if harm else "benefit"
     p0 = prob_any if finite(prob_any) else _prob_beyond(x, dens, draws, null, upper)
     fig = new_figure(7.0, 4.0)
     with matplotlib.rc_context(STYLE):
@@ -89,19 +95,19 @@ def posterior_plot(draws_or_density: Any, *, mid: float | None = None, null: flo
         ax.plot(x, dens, color=OKABE_ITO["black"], linewidth=1.8)
         benefit = x > null if upper else x < null
         ax.fill_between(x, 0, dens, where=benefit, color=OKABE_ITO["sky_blue"], alpha=0.55, linewidth=0,
-                        label=f"Benefit below the MID" if finite(mid) and float(mid) != 0 else
-                        f"Any benefit: {probability(p0)}")
-        alt = f"Posterior distribution of the {xlabel.lower()}: {probability(p0)} chance of any benefit"
+                        label=f"{good.capitalize()} below the MID" if finite(mid) and float(mid) != 0 else
+                        f"Any {good}: {probability(p0)}")
+        alt = f"Posterior distribution of the {xlabel.lower()}: {probability(p0)} chance of any {good}"
         if finite(mid) and float(mid) != 0:
             thr = null + sign * abs(float(mid))
             pm = prob_mid if finite(prob_mid) else _prob_beyond(x, dens, draws, thr, upper)
             beyond = x > thr if upper else x < thr
             ax.fill_between(x, 0, dens, where=beyond, color=OKABE_ITO["green"], alpha=0.8, linewidth=0,
-                            label=f"Benefit ≥ MID ({number(thr, transform=transform)}): {probability(pm)}")
-            ax.plot([], [], " ", label=f"Any benefit (both shaded): {probability(p0)}")
+                            label=f"{good.capitalize()} ≥ MID ({number(thr, transform=transform)}): {probability(pm)}")
+            ax.plot([], [], " ", label=f"Any {good} (both shaded): {probability(p0)}")
             ax.axvline(thr, color=OKABE_ITO["vermillion"], linestyle=":", linewidth=2,
                        label="Minimal important difference")
-            alt += (f" and {probability(pm)} chance of a benefit at least as large as the minimal important "
+            alt += (f" and {probability(pm)} chance of a {good} at least as large as the minimal important "
                     f"difference ({number(thr, transform=transform)})")
         ax.axvline(null, color="#333333", linestyle="--", linewidth=1.3, label="No effect")
         ax.set_ylim(0, dens.max() * 1.08)
