@@ -24,7 +24,7 @@ from synthesis.analysis import frequentist_analysis, rate_and_answer
 from synthesis.analysis.dependence import describe_model
 from synthesis.report.page import methods
 from synthesis.review.loader import load_review, validate_review
-from tests.r_oracle import r_packages_available, require_r
+from r_oracle import r_packages_available, require_r  # tests/ is on sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 REVIEW = "implementation-strategies-illustrative"
