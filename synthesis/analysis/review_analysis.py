@@ -454,11 +454,10 @@ def rate_and_answer(analysis: ReviewAnalysis) -> None:
     beneficial = ((effect_direction == "increase") == (direction == "higher_is_better")
                   if effect_direction != "none" else None)
     intervention = _spec_get(spec, "question.intervention")
-    plural = _spec_get(spec, "question.plural")
     analysis.answer = plain_language_answer(analysis.certainty, intervention,
                                             _spec_get(spec, "question.outcome"), effect_direction,
                                             beneficial=beneficial,
-                                            plural=is_plural(intervention) if plural is None else bool(plural),
+                                            plural=is_plural(intervention, _spec_get(spec, "question.plural")),
                                             kind=_spec_get(spec, "question.kind", "intervention"))
 
 

@@ -286,13 +286,10 @@ def robustness_sentence(analysis: Any) -> str:
     intervention = spec.question.intervention
     higher = _spec_get(spec, "effect.direction", "higher_is_better") == "higher_is_better"
     beneficial = (analysis.meta.estimate > 0) == higher
-    stated = _spec_get(spec, "question.plural")
-    plural = is_plural(intervention) if stated is None else bool(stated)
-    if _spec_get(spec, "question.kind", "intervention") == "exposure":
-        verb = "still increase" if not beneficial else "still decrease"  # a harm is an increase in risk
-        verb += "" if plural else "s"
-        return result.sentence(intervention, f"the risk of {spec.question.outcome}"
-                               if not str(spec.question.outcome).startswith("the risk") else spec.question.outcome,
-                               verb)
-    verb = ("still improve" if beneficial else "still worsen") + ("" if plural else "s")
+    plural = is_plural(intervention, _spec_get(spec, "question.plural"))
+    if _spec_get(spec, "question.kind", "intervention") == "exposure":  # a harm is an increase (of risk)
+        verb = "still decrease" if beneficial else "still increase"
+    else:
+        verb = "still improve" if beneficial else "still worsen"
+    verb += "" if plural else "s"
     return result.sentence(intervention, spec.question.outcome, verb)

@@ -22,11 +22,12 @@ _HEAD_ENDS = {"who", "that", "which", "with", "of", "for", "in", "at", "by", "to
               "and", "or", "delivered", "given", "run", "led"}
 
 
-def is_plural(noun_phrase: str) -> bool:
+def is_plural(noun_phrase: str, stated: bool | None = None) -> bool:
     """Whether a noun phrase's head noun is plural, so its verb is "improve", not "improves".
 
-    The head is the last word before a bracket, comma, preposition or relative word; a phrase
-    that starts with a verb in -ing ("living with a smoker", "giving feedback") is singular.
+    ``stated`` (the review's ``question.plural``) wins when given. Otherwise the head is the
+    last word before a bracket, comma, preposition or relative word; a phrase that starts
+    with a verb in -ing ("living with a smoker", "giving feedback") is singular.
 
     Examples
     --------
@@ -34,9 +35,11 @@ def is_plural(noun_phrase: str) -> bool:
     (True, False)
     >>> is_plural("living with a husband who smokes"), is_plural("cognitive-behavioural programmes")
     (False, True)
-    >>> is_plural("text messages to parents"), is_plural("the class size")
-    (True, False)
+    >>> is_plural("text messages to parents"), is_plural("the class size"), is_plural("data", stated=True)
+    (True, False, True)
     """
+    if stated is not None:
+        return bool(stated)
     words = str(noun_phrase).split("(")[0].split(",")[0].split()
     head: list[str] = []
     for word in words:

@@ -60,6 +60,14 @@ def _measure(a: ReviewAnalysis) -> str:
     return _spec_get(a.spec, "effect.measure")
 
 
+def _chance(a: ReviewAnalysis, threshold: float) -> float:
+    """The Bayesian chance the question asks about beyond ``threshold``: of a benefit, or of
+    harm for an exposure (an exposure is asked whether it harms)."""
+    if _kind(a) == "exposure":
+        return 1.0 - a.bayes_probability(-threshold)
+    return a.bayes_probability(threshold)
+
+
 def _direction(a: ReviewAnalysis) -> str:
     return _spec_get(a.spec, "effect.direction", "higher_is_better")
 
@@ -129,12 +137,10 @@ def probability(a: ReviewAnalysis) -> Fragment:
     mid = _spec_get(a.spec, "decision.mid")
     kind = _kind(a)
     outcome = _spec_get(a.spec, "question.outcome")
-    harm = kind == "exposure"  # an exposure is asked whether it harms: the chances are of harm
+    harm = kind == "exposure"
 
     def chance(threshold: float) -> float | None:
-        if a.bayes is None:
-            return None
-        return 1.0 - a.bayes_probability(-threshold) if harm else a.bayes_probability(threshold)
+        return _chance(a, threshold) if a.bayes is not None else None
 
     mid_text = None
     if mid is not None:
@@ -250,14 +256,11 @@ def figures(a: ReviewAnalysis) -> Fragment:
                                                 transform=transform, level=meta.level))
     if a.bayes is not None and hasattr(a.bayes, "density"):
         mid = _spec_get(spec, "decision.mid")
-        harm = _kind(a) == "exposure"  # the chances of harm, as the probability section gives them
-
-        def chance(threshold: float) -> float:
-            return 1.0 - a.bayes_probability(-threshold) if harm else a.bayes_probability(threshold)
         post = plots.posterior_plot(a.bayes.density("mu"), mid=mid, direction=_direction(a),
                                     xlabel=f"Average effect ({words.short})", transform=transform,
-                                    prob_any=chance(0.0), prob_mid=chance(float(mid)) if mid is not None else None,
-                                    harm=harm)
+                                    prob_any=_chance(a, 0.0),
+                                    prob_mid=_chance(a, float(mid)) if mid is not None else None,
+                                    harm=_kind(a) == "exposure")
         out.append(plots.figure_to_html(post, caption="How likely each size of average effect is, given "
                                         "the studies and the prior (Bayesian model)."))
     return section("What the studies show", out)
