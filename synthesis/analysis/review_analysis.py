@@ -24,12 +24,11 @@ from synthesis.meta.small_study import (MIN_STUDIES, BeggResult, EggerResult, Tr
 from synthesis.meta.case_diagnostics import influence, leave_one_out
 from synthesis.meta.two_by_two import TWO_BY_TWO_METHODS, MantelHaenszelResult, mantel_haenszel, peto
 from synthesis.meta.pooled import MetaResult, meta_analysis
-from synthesis.meta.regression import SubgroupResult, meta_regression, sorted_levels, subgroup_analysis
+from synthesis.meta.regression import SubgroupResult, subgroup_analysis
 from synthesis.meta.precision_effect import PetPeeseResult, pet_peese
 from synthesis.meta.selection import SelectionModelResult, selection_model
 from synthesis.numbers import interval, level_percent, number, percent
 from synthesis.results import jsonable
-from synthesis.review.data_file import same_level
 
 from synthesis.analysis.moderators import _spec_get, labelled_levels, moderator_predictions, moderator_table  # noqa: F401
 from synthesis.analysis.dependence import (WITHIN_STUDY_RHO, certainty_input, dependent_model,  # noqa: F401
@@ -56,6 +55,7 @@ class ReviewAnalysis:
     influence: pd.DataFrame | None = None
     leave_one_out: pd.DataFrame | None = None
     moderators: pd.DataFrame | None = None
+    moderator_effects: pd.DataFrame | None = None  # the effect predicted at each level (moderator_predictions)
     subgroups: SubgroupResult | None = None
     bayes: Any = None
     bayes_error: str | None = None
@@ -274,6 +274,9 @@ def frequentist_analysis(review: Any, case_diagnostics_limit: int | None = CASE_
     if moderators:
         result.moderators = moderator_table(effects, moderators, method=method, test=test, level=level,
                                             fitter=moderator_fitter(review) if dependent is not None else None)
+        result.moderator_effects = moderator_predictions(
+            data, [m.model_dump() if hasattr(m, "model_dump") else m for m in moderators],
+            method=method, test=test, level=level)
     subgroup = _spec_get(spec, "subgroup")
     if subgroup:
         mod = next((m for m in moderators if _spec_get(m, "name") == subgroup), None)

@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from synthesis.analysis import ReviewAnalysis, _spec_get, analyse_review, strategy_ranking
-from synthesis.analysis.moderators import moderator_predictions
 from synthesis.grading.measures import back_transform, measure_words
 from synthesis.grading.units import natural_units
 from synthesis.grading.wording import face_value_note, probability_labels
@@ -195,11 +194,8 @@ def where_it_works(a: ReviewAnalysis) -> Fragment:
                                   transform=transform, level=a.bayes.level)
         parts.append(plots.figure_to_html(fig, caption="Strategies ranked by their estimated effect, "
                                           f"with {lev} credible intervals."))
-    moderators = list(_spec_get(spec, "moderators") or [])
-    if moderators:
-        predictions = moderator_predictions(a.data, [m.model_dump() if hasattr(m, "model_dump") else m
-                                                     for m in moderators],
-                                            method=a.meta.method, test=a.meta.test, level=a.meta.level)
+    predictions = a.moderator_effects  # computed with the analysis (analysis.moderators.moderator_predictions)
+    if predictions is not None:
         parts.append(moderator_effects_section(predictions, unit_phrase=_unit_phrase(a), transform=transform,
                                                level=a.meta.level, direction=_direction(a),
                                                effect_name=measure_words(_measure(a)).name.capitalize(),
