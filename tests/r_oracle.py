@@ -3,19 +3,26 @@
 One place for: whether Rscript and the needed R packages are present (skip on a
 laptop without them, fail under ``CI``, where ``.ci/run`` installs them), and running
 one batched ``Rscript <script> in.csv out.csv`` call whose output rows are
-``set, quantity, index, value``. The fresh seed per run is the ``seed`` fixture in
-``tests/conftest.py``.
+``set, quantity, index, value``, and comparing one data set's quantities with
+R's at the tolerances of the reference tests. The fresh seed per run is the ``seed``
+fixture in ``tests/conftest.py``.
 """
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+
+#: closed forms are exact and iterations converged tightly on both sides
+RTOL, ATOL = 1e-6, 1e-9
+Quantities = dict[tuple[str, int], float]
 
 
 @lru_cache(maxsize=None)
@@ -46,3 +53,35 @@ def run_batch(script: Path, batch: pd.DataFrame, tmp_path: Path, seed: int
     assert run.returncode == 0, f"seed {seed}: {run.stderr[-2000:]}"
     return {s: dict(zip(zip(g["quantity"], g["index"]), g["value"].astype(float)))
             for s, g in pd.read_csv(dst).groupby("set")}
+
+
+def agree(a: float, b: float, rtol: float = RTOL, atol: float = ATOL) -> bool:
+    """Equal at ``rtol``/``atol`` (1e-6 / 1e-9), or both missing."""
+    if np.isnan(a) and np.isnan(b):
+        return True
+    return bool(np.isclose(a, b, rtol=rtol, atol=atol))
+
+
+def compare_quantities(mine: Quantities, theirs: Quantities,
+                       excluded: Callable[[str, int, Quantities, Quantities], str | None] | None = None,
+                       skip: frozenset[tuple[str, int]] = frozenset()) -> tuple[list[str], dict[str, int], int]:
+    """One data set's quantities against R's: the disagreements (``"q[i] ours x metafor y"``),
+    the exclusions by their written reason, and how many quantities were compared.
+
+    ``excluded(quantity, index, mine, theirs)`` returns the reason a disagreement is one of
+    metafor's documented limits, or None. ``skip``: quantities R emits for the exclusions
+    only (not compared).
+    """
+    failures: list[str] = []
+    exclusions: dict[str, int] = {}
+    keys = sorted((set(mine) | set(theirs)) - skip)
+    for key in keys:
+        got, expected = mine.get(key, np.nan), theirs.get(key, np.nan)
+        if agree(got, expected):
+            continue
+        reason = excluded(key[0], key[1], mine, theirs) if excluded is not None else None
+        if reason:
+            exclusions[reason] = exclusions.get(reason, 0) + 1
+        else:
+            failures.append(f"{key[0]}[{key[1]}] ours {got!r} metafor {expected!r}")
+    return failures, exclusions, len(keys)

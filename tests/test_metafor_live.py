@@ -79,10 +79,13 @@ is NaN in R above k = 170, see docs/metafor-differences.md).
 """
 from __future__ import annotations
 
+import functools
 import os
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -91,11 +94,10 @@ from synthesis import effect_sizes, meta_analysis, meta_regression
 from synthesis.meta.case_diagnostics import influence, leave_one_out
 from synthesis.meta.effects import MEASURES
 from synthesis.meta.small_study import begg_test, egger_test, trim_and_fill
-from r_oracle import require_r, run_batch  # tests/ is on sys.path
+from r_oracle import Quantities, agree, compare_quantities, require_r, run_batch  # tests/ is on sys.path
 
 SCRIPT = Path(__file__).parent / "r" / "differential.R"
 METHODS = ("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
-RTOL, ATOL = 1e-6, 1e-9
 DIAGNOSTICS_MAX_K = 25  # case deletion refits k models in R: kept small for the run time
 BIAS_MAX_K = 60  # trimfill and the exact Kendall test in R grow fast with k
 RAW = ("ai", "bi", "ci", "di", "n1i", "n2i", "m1i", "sd1i", "m2i", "sd2i", "xi", "ni", "ri", "yi", "vi")
@@ -180,8 +182,9 @@ def _first(obj, *names):
     raise AttributeError(names[0])
 
 
-def ours(frame: pd.DataFrame) -> dict[tuple[str, int], float]:
-    """Every quantity the R script emits, computed by this engine."""
+def ours(frame: pd.DataFrame) -> tuple[Quantities, Any]:
+    """Every quantity the R script emits, computed by this engine, and the fitted model
+    (a meta-regression when the set has moderators), which the exclusions look at."""
     spec = frame.iloc[0]
     out: dict[tuple[str, int], float] = {}
 
@@ -200,20 +203,14 @@ def ours(frame: pd.DataFrame) -> dict[tuple[str, int], float]:
     if spec["mods"] != "none":
         moderators = ["x"] if spec["mods"] == "x" else ["x", "g"]
         fit = meta_regression(data, moderators, categorical=["g"], method=method, test=test)
-        out[("_fit.reg.", 0)] = fit  # type: ignore[assignment]  # for the exclusions
         _fit_stats(emit, "reg.", fit.coef, fit, fit.QE, fit.QEp)
         emit("reg.QM", fit.QM)
         emit("reg.QMp", fit.QMp)
         emit("reg.R2", fit.R2)
         if spec["diagnostics"]:
             _diagnostics(emit, "reg.", fit)
-        return out
+        return out, fit
     fit = meta_analysis(data, method=method, test=test)
-    out[("_fit.", 0)] = fit  # type: ignore[assignment]  # for the exclusions
-    design = np.column_stack([np.ones(len(data)), np.sqrt(data["vi"].to_numpy(float))])
-    out[("_evmin", 0)] = float(np.linalg.eigvalsh(design.T @ design).min())
-    ys = np.sort(data["yi"].to_numpy(float))
-    out[("_ties", 0)] = float(np.any(np.diff(ys) <= 1e-12 * np.maximum(1.0, np.abs(ys[1:]))))
     _fit_stats(emit, "", fit.estimate, fit, _first(fit, "QE", "Q"), _first(fit, "QEp", "Q_pval"))
     if method != "EE":
         emit("pi.lb", fit.pi_lb)
@@ -239,7 +236,7 @@ def ours(frame: pd.DataFrame) -> dict[tuple[str, int], float]:
         tf = trim_and_fill(fit)
         emit("trimfill", [tf.k0, tf.side == "right", tf.fit.estimate, tf.fit.se, tf.fit.ci_lb,
                           tf.fit.ci_ub, tf.fit.tau2])
-    return out
+    return out, fit
 
 
 def _fit_stats(emit, prefix: str, beta, fit, QE: float, QEp: float) -> None:
@@ -264,9 +261,9 @@ def _diagnostics(emit, prefix: str, fit) -> None:
 
 
 # ---- exclusions ----------------------------------------------------------------------------
-def excluded(quantity: str, index: int, mine: dict[tuple[str, int], float],
-             theirs: dict[tuple[str, int], float]) -> str | None:
-    """The written reason when a disagreement is one of metafor's documented limits."""
+def excluded(quantity: str, index: int, mine: Quantities, theirs: Quantities, fit: Any = None) -> str | None:
+    """The written reason when a disagreement is one of metafor's documented limits
+    (``fit``: our fitted model of the data set, as :func:`ours` returns it)."""
     if quantity in ("ci.tau2", "ci.I2", "ci.H2") and index == 1:
         cap = theirs.get(("ci.tau2.max", 0), np.inf)
         if theirs.get(("ci.tau2", 1), np.nan) == cap < mine.get(("ci.tau2", 1), np.nan):
@@ -279,19 +276,30 @@ def excluded(quantity: str, index: int, mine: dict[tuple[str, int], float],
     if boundary and quantity == "reg.R2":
         return "R2 of metafor's boundary stop: a ratio of two round-off tau2 values"
     model = "reg." if quantity.startswith("reg.") else "l1o." if quantity.startswith("l1o.") else ""
-    fit = mine.get((f"_fit.{model}", 0))
     if model != "l1o." and _higher_maximum(fit, theirs.get((model + "tau2", 0))):
         return "metafor's Fisher scoring stopped at a lower local maximum of the likelihood"
     if fit is not None and quantity[len(model):].startswith(("inf.dfbs", "inf.dffits")) \
             and abs(mine.get((quantity, index), np.nan) - theirs.get((quantity, index), np.nan)) * np.min(fit.se) <= 1e-9:
         return "dfbetas/dffits: deleted estimates agree to 1e-9 (metafor's threshold on tau2)"
-    if quantity == "trimfill" and index >= 2 and mine.get(("_ties", 0)) \
+    if quantity == "trimfill" and index >= 2 and _has_ties(fit.yi) \
             and all(agree(mine.get(("trimfill", i), np.nan), theirs.get(("trimfill", i), np.nan)) for i in (0, 1)):
         return "trim-and-fill: two effect sizes tie up to round-off, which one is mirrored is arbitrary"
     if quantity in ("egger.rma", "trimfill") and np.isnan(theirs.get((quantity, index), np.nan)) \
-            and mine.get(("_evmin", 0), np.inf) <= 1e-7:
+            and _smallest_eigenvalue(fit.vi) <= 1e-7:
         return "metafor's evtol (1e-7) refuses a regression on near-equal standard errors"
     return None
+
+
+def _has_ties(y: np.ndarray) -> bool:
+    """Two effect sizes equal up to round-off."""
+    ys = np.sort(np.asarray(y, dtype=float))
+    return bool(np.any(np.diff(ys) <= 1e-12 * np.maximum(1.0, np.abs(ys[1:]))))
+
+
+def _smallest_eigenvalue(v: np.ndarray) -> float:
+    """Of X'X for X = [1, sei]: what metafor's ``evtol`` checks before a regression on the SEs."""
+    design = np.column_stack([np.ones(len(v)), np.sqrt(np.asarray(v, dtype=float))])
+    return float(np.linalg.eigvalsh(design.T @ design).min())
 
 
 def _higher_maximum(fit, their_tau2: float | None) -> bool:
@@ -301,13 +309,6 @@ def _higher_maximum(fit, their_tau2: float | None) -> bool:
     from synthesis.meta.core import log_likelihood
     y, v, X = fit.yi, fit.vi, fit.X
     return log_likelihood(fit.method, fit.tau2, y, v, X) > log_likelihood(fit.method, their_tau2, y, v, X) + 1e-8
-
-
-def agree(a: float, b: float) -> bool:
-    """Equal at rtol 1e-6 (atol 1e-9), or both missing."""
-    if np.isnan(a) and np.isnan(b):
-        return True
-    return bool(np.isclose(a, b, rtol=RTOL, atol=ATOL))
 
 
 def test_metafor_agrees_on_random_data(tmp_path, seed):
@@ -321,34 +322,26 @@ def test_metafor_agrees_on_random_data(tmp_path, seed):
         columns=[*frames[0].columns[:7], *RAW, "x", "g"])
     theirs_by_set = run_batch(SCRIPT, batch, tmp_path, seed)
     r_seconds = time.perf_counter() - started
-    failures, exclusions, compared = [], {}, 0
+    failures, exclusions, compared = [], Counter(), 0
     for frame in frames:
         set_id = int(frame["set"].iloc[0])
         theirs = theirs_by_set.get(set_id, {})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                mine = ours(frame)
+                mine, fit = ours(frame)
             except Exception as error:  # noqa: BLE001 - every failure is reported with its data set
                 failures.append(f"set {set_id}: ours raised {error!r}")
                 continue
-        k = int(frame.shape[0])
-        for key in sorted(set(mine) | set(theirs) - {("ci.tau2.max", 0)}):
-            if key[0].startswith("_"):
-                continue
-            got, expected = mine.get(key, np.nan), theirs.get(key, np.nan)
-            compared += 1
-            if agree(got, expected):
-                continue
-            reason = excluded(key[0], key[1], mine, theirs)
-            if reason:
-                exclusions[reason] = exclusions.get(reason, 0) + 1
-                continue
-            spec = frame.iloc[0]
-            failures.append(f"set {set_id} ({spec['measure']}, {spec['method']}, {spec['test']}, "
-                            f"mods {spec['mods']}, k {k}): {key[0]}[{key[1]}] ours {got!r} metafor {expected!r}")
+        found, excluded_here, n = compare_quantities(
+            mine, theirs, functools.partial(excluded, fit=fit), skip=frozenset({("ci.tau2.max", 0)}))
+        spec = frame.iloc[0]
+        failures += [f"set {set_id} ({spec['measure']}, {spec['method']}, {spec['test']}, mods {spec['mods']}, "
+                     f"k {len(frame)}): {failure}" for failure in found]
+        exclusions.update(excluded_here)
+        compared += n
     elapsed = time.perf_counter() - started
     print(f"metafor differential: {n_sets} data sets, {compared} quantities compared in {elapsed:.1f} s "
-          f"(R {r_seconds:.1f} s); excluded: {exclusions or 'none'}")
+          f"(R {r_seconds:.1f} s); excluded: {dict(exclusions) or 'none'}")
     assert not failures, (f"seed {seed}: {len(failures)} disagreements with metafor, e.g.\n"
                           + "\n".join(failures[:40]))

@@ -25,11 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from test_metafor_live import agree
 
 from synthesis.errors import DataError
 from synthesis.meta.two_by_two import mantel_haenszel, peto
-from r_oracle import require_r, run_batch  # tests/ is on sys.path
+from r_oracle import compare_quantities, require_r, run_batch  # tests/ is on sys.path
 
 SCRIPT = Path(__file__).parent / "r" / "mh.R"
 #: metafor's name -> ours
@@ -80,10 +79,12 @@ def ours(frame: pd.DataFrame) -> dict[tuple[str, int], float]:
     return out
 
 
-def _roundoff_z(key: tuple[str, int], mine: dict, theirs: dict) -> bool:
+def _roundoff_z(quantity: str, index: int, mine: dict, theirs: dict) -> str | None:
     """z of an estimate that is 0 up to round-off on both sides (the one exclusion)."""
     betas = mine.get(("beta", 0), np.nan), theirs.get(("beta", 0), np.nan)
-    return key == ("zval", 0) and all(abs(b) < 1e-12 for b in betas)
+    if (quantity, index) == ("zval", 0) and all(abs(b) < 1e-12 for b in betas):
+        return "z of an estimate that is 0 up to round-off"
+    return None
 
 
 def test_mantel_haenszel_and_peto_agree_with_metafor(tmp_path, seed):
@@ -101,14 +102,11 @@ def test_mantel_haenszel_and_peto_agree_with_metafor(tmp_path, seed):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             mine = ours(frame)
-        for key in sorted(set(mine) | set(theirs)):
-            got, expected = mine.get(key, np.nan), theirs.get(key, np.nan)
-            compared += 1
-            if not agree(got, expected) and not _roundoff_z(key, mine, theirs):
-                spec = frame.iloc[0]
-                failures.append(f"set {set_id} ({spec['method']} {spec['measure']}, add {spec['add']}, "
-                                f"to {spec['to']}, k {len(frame)}): {key[0]}[{key[1]}] ours {got!r} "
-                                f"metafor {expected!r}")
+        found, _, n = compare_quantities(mine, theirs, _roundoff_z)
+        spec = frame.iloc[0]
+        failures += [f"set {set_id} ({spec['method']} {spec['measure']}, add {spec['add']}, to {spec['to']}, "
+                     f"k {len(frame)}): {failure}" for failure in found]
+        compared += n
     print(f"rma.mh/rma.peto differential: {compared} quantities compared in "
           f"{time.perf_counter() - started:.1f} s")
     assert not failures, (f"seed {seed}: {len(failures)} disagreements with metafor, e.g.\n"

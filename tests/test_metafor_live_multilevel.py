@@ -40,10 +40,9 @@ import numpy as np
 import pandas as pd
 
 from synthesis.meta.multilevel import multilevel_meta_analysis
-from r_oracle import require_r, run_batch  # tests/ is on sys.path
+from r_oracle import agree, require_r, run_batch  # tests/ is on sys.path
 
 SCRIPT = Path(__file__).parent / "r" / "multilevel.R"
-RTOL, ATOL = 1e-6, 1e-9
 SIGMA2_RTOL, SIGMA2_ATOL = 1e-3, 1e-6  # only where ours has the higher likelihood
 
 
@@ -87,12 +86,6 @@ def ours(frame: pd.DataFrame, theirs: dict[tuple[str, int], float]) -> dict[tupl
         for i, value in enumerate(np.atleast_1d(values)):
             out[(name, i)] = float(value)
     return out
-
-
-def agree(a: float, b: float, rtol: float = RTOL, atol: float = ATOL) -> bool:
-    if np.isnan(a) and np.isnan(b):
-        return True
-    return bool(np.isclose(a, b, rtol=rtol, atol=atol))
 
 
 def compare(mine: dict, theirs: dict) -> tuple[list[str], bool]:

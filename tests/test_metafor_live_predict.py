@@ -21,14 +21,14 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from synthesis import cumulative, meta_analysis, meta_regression
-from test_metafor_live import agree  # tests/ is on sys.path
-from r_oracle import require_r, run_batch  # tests/ is on sys.path
+from r_oracle import compare_quantities, require_r, run_batch  # tests/ is on sys.path
 
 SCRIPT = Path(__file__).parent / "r" / "predict.R"
 METHODS = ("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
@@ -108,7 +108,7 @@ def test_predict_and_cumul_agree_with_metafor(tmp_path, seed):
     frames = [generate(rng, i) for i in range(n_sets)]
     theirs_by_set = run_batch(SCRIPT, pd.concat(frames, ignore_index=True), tmp_path, seed)
     r_seconds = time.perf_counter() - started
-    failures, exclusions, compared = [], {}, 0
+    failures, exclusions, compared = [], Counter(), 0
     for frame in frames:
         set_id = int(frame["set"].iloc[0])
         theirs = theirs_by_set.get(set_id, {})
@@ -123,17 +123,11 @@ def test_predict_and_cumul_agree_with_metafor(tmp_path, seed):
                 continue
         if not theirs:
             failures.append(f"{label}: metafor gave nothing")
-        for key in sorted(set(mine) | set(theirs)):
-            got, expected = mine.get(key, np.nan), theirs.get(key, np.nan)
-            compared += 1
-            if agree(got, expected):
-                continue
-            reason = excluded(key[0], key[1], mine, theirs)
-            if reason:
-                exclusions[reason] = exclusions.get(reason, 0) + 1
-                continue
-            failures.append(f"{label}: {key[0]}[{key[1]}] ours {got!r} metafor {expected!r}")
+        found, excluded_here, n = compare_quantities(mine, theirs, excluded)
+        failures += [f"{label}: {failure}" for failure in found]
+        exclusions.update(excluded_here)
+        compared += n
     print(f"predict/cumul differential: {n_sets} data sets, {compared} quantities compared in "
-          f"{time.perf_counter() - started:.1f} s (R {r_seconds:.1f} s); excluded: {exclusions or 'none'}")
+          f"{time.perf_counter() - started:.1f} s (R {r_seconds:.1f} s); excluded: {dict(exclusions) or 'none'}")
     assert not failures, (f"seed {seed}: {len(failures)} disagreements with metafor, e.g.\n"
                           + "\n".join(failures[:40]))
