@@ -13,18 +13,20 @@ suppressPackageStartupMessages(library(metafor))
 args <- commandArgs(trailingOnly = TRUE)
 tables <- read.csv(args[1], stringsAsFactors = FALSE, na.strings = c("", "NA"))
 
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))), "oracle.R"))
+
 quantities <- c("beta", "se", "zval", "pval", "ci.lb", "ci.ub", "QE", "QEp", "I2", "H2", "k", "k.yi",
                 "k.pos", "CO", "COp", "MH", "MHp", "BD", "BDp", "TA", "TAp")
 
 fit_set <- function(d) {
   spec <- d[1, ]
-  r <- tryCatch(suppressWarnings(
+  r <- attempt(
     if (spec$method == "Peto") {
       rma.peto(ai = ai, bi = bi, ci = ci, di = di, data = d, add = spec$add, to = spec$to)
     } else {
       rma.mh(ai = ai, bi = bi, ci = ci, di = di, data = d, measure = spec$measure, add = spec$add,
              to = spec$to, correct = as.logical(spec$correct))
-    }), error = function(e) NULL)
+    })
   if (is.null(r)) return(data.frame(set = spec$set, quantity = "error", index = 0L, value = 1))
   values <- lapply(quantities, function(q) if (is.null(r[[q]])) NA_real_ else as.numeric(r[[q]]))
   rows <- data.frame(set = spec$set, quantity = quantities, index = 0L, value = unlist(values))
@@ -33,7 +35,4 @@ fit_set <- function(d) {
   rbind(rows, yi, vi)
 }
 
-sets <- split(tables, tables$set)
-result <- do.call(rbind, lapply(sets, fit_set))
-result$value <- sprintf("%.17g", result$value)
-write.csv(result, args[2], row.names = FALSE, quote = FALSE)
+run_sets(tables, fit_set, args[2])

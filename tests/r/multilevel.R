@@ -17,6 +17,7 @@ suppressPackageStartupMessages({library(metafor); library(clubSandwich)})
 
 args <- commandArgs(trailingOnly = TRUE)
 effects <- read.csv(args[1], stringsAsFactors = FALSE)
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))), "oracle.R"))
 ctl <- list(rel.tol = 1e-12, iter.max = 10000, eval.max = 10000)
 
 fit_set <- function(d) {
@@ -55,8 +56,4 @@ fit_set <- function(d) {
   do.call(rbind, out)
 }
 
-sets <- split(effects, effects$set)
-cores <- if (.Platform$OS.type == "unix") min(2L, parallel::detectCores()) else 1L
-result <- do.call(rbind, parallel::mclapply(sets, fit_set, mc.cores = cores))
-result$value <- sprintf("%.17g", result$value)
-write.csv(result, args[2], row.names = FALSE, quote = FALSE)
+run_sets(effects, fit_set, args[2])

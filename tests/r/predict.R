@@ -15,14 +15,7 @@ args <- commandArgs(trailingOnly = TRUE)
 rows <- read.csv(args[1], stringsAsFactors = FALSE, na.strings = c("", "NA"))
 ctl <- list(threshold = 1e-12, maxiter = 1000, tol = 1e-12)
 
-out <- NULL
-emit <- function(set, quantity, values) {
-  values <- as.numeric(values)
-  if (length(values) == 0) return(invisible())
-  out[[length(out) + 1]] <<- data.frame(set = set, quantity = quantity, index = seq_along(values) - 1L,
-                                        value = values)
-}
-attempt <- function(expr) tryCatch(suppressWarnings(expr), error = function(e) NULL)
+source(file.path(dirname(sub("^--file=", "", grep("^--file=", commandArgs(FALSE), value = TRUE))), "oracle.R"))
 # Fisher scoring can oscillate (metafor stops: "did not converge"); its documented remedy is a
 # smaller step, which then converges to the same tight threshold
 fit_rma <- function(dat, spec, mods = ~ 1) {
@@ -73,8 +66,4 @@ fit_set <- function(d) {
   do.call(rbind, out)
 }
 
-cores <- if (.Platform$OS.type == "unix") min(2L, parallel::detectCores()) else 1L
-sets <- split(rows, rows$set)
-result <- do.call(rbind, parallel::mclapply(sets, fit_set, mc.cores = cores))
-result$value <- sprintf("%.17g", result$value)
-write.csv(result, args[2], row.names = FALSE, quote = FALSE)
+run_sets(rows, fit_set, args[2])
