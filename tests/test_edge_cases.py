@@ -27,7 +27,6 @@ from synthesis.meta.case_diagnostics import influence, leave_one_out
 from synthesis.meta.checks import VARIANCE_RATIO_LIMIT, pooling_problems
 from synthesis.meta.pooled import meta_analysis
 from synthesis.meta.regression import fit_regression, subgroup_analysis
-from synthesis.review.loader import load_review
 
 METHODS = ("EE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 

@@ -54,7 +54,6 @@ def test_every_review_published_with_four_files(project):
             assert manifest["headline"][key] is not None, (rid, key)
         assert "pymc" in manifest["packages"] and manifest["fingerprint"]
     soup = BeautifulSoup((project / "reports/index.html").read_text(), "html.parser")
-    text = soup.get_text(" ")
     for rid in REVIEWS:
         assert soup.find("a", href=f"{rid}/v1/report.html") is not None, rid
 

@@ -76,15 +76,6 @@ def _describe(loc: Sequence[Any]) -> str | None:
     return None
 
 
-def dotted(loc: Sequence[Any]) -> str:
-    return ".".join(str(p) for p in loc)
-
-
-def show(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def error_lines(exc: ValidationError) -> list[tuple[tuple[Any, ...], str]]:
     """Turn pydantic errors into ``(location, message)`` pairs in plain words.
 
