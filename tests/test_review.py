@@ -438,6 +438,13 @@ def test_missing_columns_list_the_available_ones(tmp_path):
     assert "column 'grup' (named in review.yaml as moderators (grup)) not found; did you mean 'group'?" in message
 
 
+def test_validate_checks_the_sensitivity_grids_design_column(tmp_path):
+    """validate refuses what the run's sensitivity multiverse would: a design column the data lack."""
+    write_review(tmp_path, sensitivity={"randomised": {"column": "grup", "values": ["a"]}})
+    assert ("column 'grup' (named in review.yaml as sensitivity.randomised.column) not found; "
+            "did you mean 'group'?") in problems(tmp_path)
+
+
 @pytest.mark.parametrize("csv, expected", [
     ("", "the file is empty"),
     ("study,yi,vi\n", "no studies"),

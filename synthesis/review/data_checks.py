@@ -48,6 +48,8 @@ def check_columns(spec: ReviewSpec, table: pd.DataFrame, problems: Problems) -> 
     c = spec.certainty
     wanted += [(col, f"certainty.{k}") for k, col in (("risk_of_bias_column", c.risk_of_bias_column),
                                                       ("sample_size_column", c.sample_size_column)) if col]
+    randomised = spec.sensitivity.randomised
+    wanted += [(randomised.column, "sensitivity.randomised.column")] if randomised is not None else []
     columns = [str(x) for x in table.columns]
     for column, key in wanted:
         if column not in columns:
