@@ -166,11 +166,10 @@ def test_the_sentence_share_equals_the_table():
 
 
 def test_a_missing_column_is_one_clear_line():
-    review = load_review("practice-facilitation", REPO, {"sensitivity.randomised": {"column": "desgn",
-                                                                                     "values": ["rct"]}})
-    analysis = frequentist_analysis(review)
-    with pytest.raises(ReviewError, match=r"sensitivity.randomised.column names the column 'desgn'"):
-        add_sensitivity(analysis)
+    """Refused when the review is read (so ``validate`` says it too), before any analysis."""
+    with pytest.raises(ReviewError, match=r"column 'desgn' \(named in review.yaml as sensitivity.randomised.column\) "
+                                          r"not found; did you mean 'design'\?"):
+        load_review("practice-facilitation", REPO, {"sensitivity.randomised": {"column": "desgn", "values": ["rct"]}})
 
 
 def test_an_unknown_choice_is_refused_by_the_schema():
