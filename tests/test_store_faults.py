@@ -28,7 +28,7 @@ from synthesis.pipeline.verify import damaged_versions
 FIXTURES = Path(__file__).parent / "pipeline_fixtures"
 
 
-def _fake_execute(plan, out_nb, results_path, previous):
+def _fake_execute(plan, out_nb, results_path, previous, kernel_log=None):
     """Stands in for papermill: records what the notebook would have seen, then 'computes' for a moment."""
     time.sleep(float(os.environ.get("FAKE_EXECUTION_SECONDS", "0")))
     seen = {"version_label": plan.manifest_draft["version_label"],
@@ -166,7 +166,7 @@ def test_read_only_or_full_disk_is_one_line_and_others_still_run(project, monkey
 
 
 def test_disk_full_while_the_notebook_is_written(project, monkeypatch):
-    def full(plan, out_nb, results_path, previous):
+    def full(plan, out_nb, results_path, previous, kernel_log=None):
         raise OSError(errno.ENOSPC, "No space left on device", str(out_nb))
 
     monkeypatch.setattr(publish, "execute_notebook", full)
@@ -283,7 +283,7 @@ def test_timeout_reaches_papermill_and_reads_as_one_line(project, monkeypatch):
 
 
 @pytest.mark.slow
-def test_timeout_stops_a_hanging_cell(tmp_path, monkeypatch):
+def test_timeout_stops_a_hanging_cell(tmp_path, monkeypatch, capfd):
     import nbformat
 
     sys.path.insert(0, str(FIXTURES))
@@ -306,3 +306,6 @@ def test_timeout_stops_a_hanging_cell(tmp_path, monkeypatch):
     line = next(l for l in out.getvalue().splitlines() if l.startswith("slow: failed"))
     assert "ran longer than the 3 s timeout" in line and "--timeout" in line
     assert store.list_versions(tmp_path, "slow") == []
+    # the stopped kernel's own traceback goes to kernel.log beside the kept notebook, not the terminal
+    assert "Traceback" not in capfd.readouterr().err
+    assert list((tmp_path / "reports/slow/failed").glob("*/report.ipynb"))

@@ -3,7 +3,9 @@
 The kernel always runs this interpreter (``sys.executable``), also in a
 virtual environment, with ``MPLBACKEND=Agg`` and ``PYTHONHASHSEED=0``. A
 failure becomes one short line naming the failing cell and the error, never a
-traceback.
+traceback: the kernel process's own stderr (e.g. ipykernel's traceback when a
+timeout stops it) goes to a log file (kept with a failed run's notebook), and
+papermill's log stays off the terminal.
 
 Examples
 --------
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
@@ -28,6 +31,18 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["KERNEL_NAME", "ensure_kernel", "execute_notebook", "read_results", "failure_message"]
 
 KERNEL_NAME = "synthesis-python3"
+
+
+def _logged_kernel_manager(log_path: Path) -> type:
+    """A jupyter kernel manager whose kernel writes its process stderr to ``log_path``."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            with open(log_path, "ab") as log:  # the kernel holds its own copy of the descriptor
+                kw["stderr"] = log
+                await super()._async_launch_kernel(kernel_cmd, **kw)
+    return LoggedKernelManager
 
 
 def ensure_kernel() -> str:
@@ -61,7 +76,7 @@ def ensure_kernel() -> str:
 
 
 def execute_notebook(plan: ReviewPlan, out_nb: Path, results_path: Path,
-                     previous: dict[str, Any] | None) -> dict[str, float]:
+                     previous: dict[str, Any] | None, kernel_log: Path | None = None) -> dict[str, float]:
     """Run the plan's notebook with papermill; return the kernel start and execution times.
 
     Parameters
@@ -74,6 +89,9 @@ def execute_notebook(plan: ReviewPlan, out_nb: Path, results_path: Path,
         Passed to the notebook, which writes its results there as JSON.
     previous : dict or None
         The previous version's manifest (for the "what changed" section).
+    kernel_log : Path, optional
+        Where the kernel process's own stderr goes (default: ``kernel.log`` beside
+        ``out_nb``); never the terminal.
 
     Returns
     -------
@@ -99,12 +117,15 @@ def execute_notebook(plan: ReviewPlan, out_nb: Path, results_path: Path,
     params = {"review_id": plan.review_id, "project_dir": plan.project_dir, "overrides": plan.overrides,
               "results_path": str(results_path), "manifest_draft": plan.manifest_draft,
               "previous_manifest": previous}
+    logging.getLogger("papermill").addHandler(logging.NullHandler())  # failures are reported by us, in one line
     start = time.perf_counter()
     try:
         nb = papermill.execute_notebook(plan.notebook, str(out_nb), parameters=params,
                                         kernel_name=ensure_kernel(), progress_bar=False,
                                         log_output=False, cwd=plan.project_dir,
-                                        execution_timeout=getattr(plan, "timeout", None))
+                                        execution_timeout=getattr(plan, "timeout", None),
+                                        kernel_manager_class=_logged_kernel_manager(
+                                            kernel_log or Path(out_nb).with_name("kernel.log")))
     finally:
         wall = time.perf_counter() - start
     cells = sum(float(c.get("metadata", {}).get("papermill", {}).get("duration") or 0.0) for c in nb.cells)

@@ -137,8 +137,9 @@ def _run_locked(plan: ReviewPlan, start: float, stage: Callable[[str], None]) ->
     staged = store.staging_dir(project, review_id)
     executed = staged / "report.ipynb"
     results_path = staged / "results.json"
+    kernel_log = staged / "kernel.log"  # the kernel process's stderr: kept with a failure, else dropped
     try:
-        durations = execute_notebook(plan, executed, results_path, previous)
+        durations = execute_notebook(plan, executed, results_path, previous, kernel_log)
         results = read_results(results_path)
         changed = changed_inputs(plan)
         if changed:
@@ -152,6 +153,8 @@ def _run_locked(plan: ReviewPlan, start: float, stage: Callable[[str], None]) ->
             kept = store.failed_dir(project, review_id)
             if executed.is_file():
                 os.replace(executed, kept / "report.ipynb")
+            if kernel_log.is_file() and kernel_log.stat().st_size:
+                os.replace(kernel_log, kept / "kernel.log")
         finally:
             store.discard(staged)
         return RunOutcome(review_id, "failed", message=failure_message(exc, kept, plan.timeout),
@@ -167,6 +170,7 @@ def _run_locked(plan: ReviewPlan, start: float, stage: Callable[[str], None]) ->
         render_html(executed, staged / "analysis.html", report=False, title=f"{title} (analysis)")
         durations["rendering"] = round(time.perf_counter() - t0, 3)
         results_path.unlink()
+        kernel_log.unlink(missing_ok=True)
         durations["total"] = round(time.perf_counter() - start, 3)
         stage("publishing")
         version = store.publish_locked(project, review_id, staged, build_manifest(plan, results, durations), number)
