@@ -152,11 +152,35 @@ def _score_information(parts, bread: np.ndarray, score_quad: np.ndarray, reml: b
     return 0.5 * (score_quad - trPA), 0.5 * trPAPB
 
 
+def _scoring_step(current: _Profile, sigma2: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Fisher-scoring step kept on the feasible set ``sigma2 >= 0``.
+
+    The step maximises the quadratic model ``g'd - d'Id / 2``; a component the full step
+    would take below 0 is set to move exactly to 0, and the others are re-solved given
+    that move (``d_f = I_ff^-1 (g_f - I_fc d_c)``), rather than clipped after the fact
+    (clipping alone can overshoot the others and stall the step halving).
+    """
+    step = np.zeros(2)
+    moving = free.copy()
+    while moving.any():
+        held = ~moving
+        rhs = current.score[moving] - current.information[np.ix_(moving, held)] @ step[held]
+        step[moving] = np.linalg.lstsq(current.information[np.ix_(moving, moving)], rhs, rcond=None)[0]
+        below = moving & (sigma2 + step < 0)
+        if not below.any():
+            break
+        step[below] = -sigma2[below]
+        moving &= ~below
+    return step
+
+
 def _fit_sigma2(batches: Sequence[_Batch], reml: bool, start: np.ndarray, fixed: np.ndarray
                 ) -> tuple[np.ndarray, int, bool]:
     """Fisher scoring with step halving on the profiled likelihood, sigma2 kept >= 0.
 
-    Components where ``fixed`` is true stay at their ``start`` value.
+    Components where ``fixed`` is true stay at their ``start`` value. If halving the
+    scoring step 60 times does not raise the likelihood, the projected score (steepest
+    ascent) is tried; if neither does, the fit stops and reports no convergence.
     """
     sigma2 = start.copy()
     if fixed.all():
@@ -165,21 +189,32 @@ def _fit_sigma2(batches: Sequence[_Batch], reml: bool, start: np.ndarray, fixed:
     for iteration in range(1, MAX_ITERATIONS + 1):
         # a component at 0 whose score points below 0 stays at the boundary
         free = ~fixed & ~((sigma2 <= 0) & (current.score <= 0))
-        step = np.zeros(2)
-        if free.any():
-            info = current.information[np.ix_(free, free)]
-            step[free] = np.linalg.lstsq(info, current.score[free], rcond=None)[0]
-        proposal = np.maximum(sigma2 + step, 0.0)
-        for _ in range(60):
-            candidate = _profile(batches, proposal, reml)
-            if candidate.ll >= current.ll - 1e-12 * abs(current.ll):
+        if not free.any():
+            return sigma2, iteration, True
+        scaled_score = np.where(free, current.score, 0.0) / max(np.trace(current.information), 1e-300)
+        for step in (_scoring_step(current, sigma2, free), scaled_score):
+            candidate, proposal, halved = _ascend(batches, reml, current, sigma2, step)
+            small = np.all(np.abs(proposal - sigma2) <= TOLERANCE * np.maximum(1.0, proposal))
+            if candidate is not None and not (small and halved):  # a step halved to nothing is a stall
                 break
-            proposal = sigma2 + (proposal - sigma2) / 2
-        change = np.abs(proposal - sigma2)
+        else:
+            return sigma2, iteration, False
         sigma2, current = proposal, candidate
-        if np.all(change <= TOLERANCE * np.maximum(1.0, sigma2)):
+        if small:
             return sigma2, iteration, True
     return sigma2, MAX_ITERATIONS, False
+
+
+def _ascend(batches: Sequence[_Batch], reml: bool, current: _Profile, sigma2: np.ndarray, step: np.ndarray
+            ) -> tuple[_Profile | None, np.ndarray, bool]:
+    """Halve ``step`` until the likelihood does not fall: (profile, point, whether halved), or None for the profile."""
+    proposal = np.maximum(sigma2 + step, 0.0)
+    for halvings in range(60):
+        candidate = _profile(batches, proposal, reml)
+        if candidate.ll >= current.ll - 1e-12 * abs(current.ll):
+            return candidate, proposal, halvings > 0
+        proposal = sigma2 + (proposal - sigma2) / 2
+    return None, sigma2, True
 
 
 def _multilevel_I2(batches: Sequence[_Batch], sigma2: np.ndarray, residual_df: int) -> float:
