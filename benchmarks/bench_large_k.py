@@ -34,6 +34,18 @@ Measured again 2026-11-23 23:37 UTC on a quiet machine (load average 0.1):
     case diagnostics forced at k = 2,000    leave-one-out 1.25 s, influence 1.17 s
 
 The sensitivity multiverse (synthesis.analysis.sensitivity) is not part of these timings.
+``--whole`` times instead what the notebook's first cell runs, ``analyse_review`` on a review
+written to a temporary project (reading and checking the CSV, the frequentist analysis, the
+exact posterior, certainty, and the sensitivity multiverse), for the issue's "whole analysis
+step": ``python benchmarks/bench_large_k.py --whole 10000/2000``.
+
+Measured 2026-11-24 01:06 UTC, load average 2.6 on 2 cores (one core running R tests):
+
+    --whole 10000/2000   analyse_review 3.83 s wall, 2.67 s CPU (216 specifications)
+    --whole 10000        analyse_review 2.09 s wall, 1.74 s CPU (72 specifications)
+
+Before the multiverse's outlier rule was capped (``OUTLIER_REFIT_CAP``), the same runs took
+8.45 s and 18.65 s: 10,000 leave-one-out REML refits for the studentized residuals.
 """
 from __future__ import annotations
 
@@ -52,6 +64,22 @@ from synthesis.analysis import (CASE_DIAGNOSTICS_CAP, bayesian_analysis, frequen
                                 rate_and_answer)
 from synthesis.meta.case_diagnostics import influence, leave_one_out  # noqa: E402
 from synthesis.review.schema import Bayes  # noqa: E402
+
+REVIEW_YAML = """id: large
+title: A large simulated review (benchmark only)
+question: {population: pupils, comparison: usual teaching, intervention: the programme, outcome: attainment,
+           plain_question: "Does the programme help?"}
+provenance: {citation: Simulated by benchmarks/bench_large_k.py, source: simulated, licence: CC0, simulated: true}
+effect: {measure: SMD, columns: {yi: yi, vi: vi}}
+data: {file: data.csv, study_label: study, study_id: sid, one_effect_per_study: %s}
+moderators:
+  - {name: dose, type: continuous}
+  - {name: setting, type: categorical, reference: school}
+subgroup: setting
+analysis: {method: REML, test: z, level: 0.95}
+decision: {mid: 0.1}
+seed: 1
+"""
 
 FORCED_K = 2_000
 SPEC = {"analysis": {"method": "REML", "test": "z", "level": 0.95},
@@ -105,7 +133,34 @@ def main(sizes: list[tuple[int, int | None]]) -> None:
     timed("influence (REML, pooled: vectorised)", lambda: influence(fit))
 
 
+def whole_step(sizes: list[tuple[int, int | None]]) -> None:
+    """Time ``analyse_review`` (the notebook's analysis cell) on a review written to a temporary project."""
+    import tempfile
+    from pathlib import Path
+
+    from synthesis.analysis import analyse_review
+
+    print(f"bench_large_k --whole  {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC}")
+    for k, n_studies in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "reviews" / "large"
+            folder.mkdir(parents=True)
+            data = simulate(k, n_studies)
+            data.assign(study=[f"S{i}-{j}" for j, i in enumerate(data["sid"])] if n_studies is None else data["study"]
+                        ).drop(columns="sei").to_csv(folder / "data.csv", index=False)
+            (folder / "review.yaml").write_text(REVIEW_YAML % ("true" if n_studies is None else "false"))
+            print(f"k = {k:,} effects in {n_studies or k:,} studies")
+            analysis = timed("analyse_review (the whole analysis step)", lambda: analyse_review("large", tmp))
+            multiverse = getattr(analysis, "multiverse", None)
+            print(f"  ({analysis.headline()['model'] or 'one effect per study'}; "
+                  f"multiverse: {0 if multiverse is None else len(multiverse.to_frame()):,} specifications)")
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--whole"]:
+        whole_step([(int(a.split("/")[0]), int(a.split("/")[1]) if "/" in a else None)
+                    for a in sys.argv[2:] or ["10000/2000"]])
+        sys.exit(0)
     cases = [tuple(int(n) for n in arg.split("/")) for arg in sys.argv[1:]] or [
         (8_000,), (10_000, 2_000), (10_000,), (1_000_000,)]
     main([(case[0], case[1] if len(case) > 1 else None) for case in cases])

@@ -114,6 +114,26 @@ def test_the_selection_model_dimension_equals_selection_model():
             assert row[name] == pytest.approx(expected[name], abs=1e-10, rel=1e-10)
 
 
+def test_outliers_above_the_refit_cap_use_standardized_residuals(monkeypatch):
+    """Above OUTLIER_REFIT_CAP studies: |e_i| / sqrt((v_i + tau²)(1 - h_i)) with metafor's hat values
+    (checked against metafor by the influence tests) instead of k deleted REML refits; a note says so."""
+    import synthesis.meta.multiverse as mv
+    from synthesis.meta.case_diagnostics import influence
+
+    y, v = BCG["yi"].to_numpy(float), BCG["vi"].to_numpy(float)
+    monkeypatch.setattr(mv, "OUTLIER_REFIT_CAP", 5)
+    fit = meta_analysis(BCG, method="REML")
+    hat = influence(fit).to_frame()["hat"].to_numpy(float)
+    residual = (y - fit.estimate) / np.sqrt((v + fit.tau2) * (1 - hat))
+    expected = np.abs(residual) <= 0.6744897501960817  # at level 0.5, so that the rule removes some studies
+    assert 0 < (~expected).sum() < y.size
+    np.testing.assert_array_equal(_outlier_mask(y, v, "REML", 0.5), expected)
+    notes = multiverse_analysis({"logRR": (y, v)}, methods=("REML",), tests=("z",)).notes
+    assert any("standardized residuals rather than by refitting" in note for note in notes)
+    monkeypatch.setattr(mv, "OUTLIER_REFIT_CAP", 500)
+    assert not any("standardized" in note for note in multiverse_analysis({"logRR": (y, v)}, methods=("REML",)).notes)
+
+
 def test_fit_specification_is_the_loop_the_grid_replaces():
     y, v = BCG["yi"].to_numpy(float), BCG["vi"].to_numpy(float)
     table = multiverse_analysis({"logRR": (y, v)}, outliers=False).table
