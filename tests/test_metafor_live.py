@@ -38,6 +38,14 @@ Exclusions, each narrow (a quantity under a condition), with its reason:
   ratio of those two round-off values (7.7% in one case); its own rule gives
   R² = 0 when the null model's tau² is exactly 0 (``rma.uni``: "if
   (identical(tau2.RE, 0)) R2 <- 0"), which is what we report.
+* R² of a meta-regression when metafor's is NA: ``rma.uni`` refits the
+  intercept-only model for R² inside ``try()`` and sets ``R2 <- NA`` when that
+  refit raises, which its Fisher scoring does when it does not converge at
+  ``threshold = 1e-12`` (RD, REML, k = 15, seed 1264354851, set 259: the null
+  model alone fails with "Fisher scoring algorithm did not converge"; ours
+  converges and reports 77.4%).
+* Statistics infinite up to round-off (``r_oracle.infinite_up_to_roundoff``,
+  for every live module).
 * ML/REML fits where our log-likelihood at our tau² is higher than at
   metafor's (by more than 1e-8): the likelihood has two local maxima and
   metafor's Fisher scoring, started at the Hedges estimate, climbs to the
@@ -275,6 +283,8 @@ def excluded(quantity: str, index: int, mine: Quantities, theirs: Quantities, fi
         return "I2/H2 of metafor's boundary stop at tau2 ~ 1e-12 instead of 0"
     if boundary and quantity == "reg.R2":
         return "R2 of metafor's boundary stop: a ratio of two round-off tau2 values"
+    if quantity == "reg.R2" and np.isnan(theirs.get((quantity, index), 0.0)):
+        return "R2: metafor's intercept-only refit did not converge (rma.uni sets R2 to NA)"
     model = "reg." if quantity.startswith("reg.") else "l1o." if quantity.startswith("l1o.") else ""
     if model != "l1o." and _higher_maximum(fit, theirs.get((model + "tau2", 0))):
         return "metafor's Fisher scoring stopped at a lower local maximum of the likelihood"

@@ -14,7 +14,10 @@ One exclusion, narrow: ``zval`` when both estimates are 0 up to round-off
 values: with events in every participant of both arms the risk ratio is exactly
 1, metafor's log(R/S) gives -1.1e-16 over a standard error of 8.9e-10 (itself
 0 up to round-off), a z of -1.2e-7, where ours is 0 (seed 1988003551, set 144).
-The estimate, the standard error and the p-value are still compared.
+The estimate, the standard error and the p-value are still compared, except when the
+standard error is exactly 0 on both sides as well: then z is 0/0 (ours NaN) or
+2.2e-16/0 (metafor Inf), and its p-value NaN or 0 (every participant of 4 studies
+had the event: seed 401542898, set 450).
 """
 from __future__ import annotations
 
@@ -84,6 +87,9 @@ def _roundoff_z(quantity: str, index: int, mine: dict, theirs: dict) -> str | No
     betas = mine.get(("beta", 0), np.nan), theirs.get(("beta", 0), np.nan)
     if (quantity, index) == ("zval", 0) and all(abs(b) < 1e-12 for b in betas):
         return "z of an estimate that is 0 up to round-off"
+    ses = mine.get(("se", 0), np.nan), theirs.get(("se", 0), np.nan)
+    if (quantity, index) == ("pval", 0) and all(abs(b) < 1e-12 for b in betas) and ses == (0.0, 0.0):
+        return "p-value of 0/0: estimate and standard error both 0"
     return None
 
 
