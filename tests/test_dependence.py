@@ -22,6 +22,7 @@ import pytest
 
 from synthesis.analysis import frequentist_analysis, rate_and_answer
 from synthesis.analysis.dependence import describe_model
+from synthesis.analysis.moderators import labelled_levels
 from synthesis.report.page import methods
 from synthesis.review.loader import load_review, validate_review
 from r_oracle import r_packages_available, require_r  # tests/ is on sys.path
@@ -62,6 +63,16 @@ def check_review_against(reference: dict) -> None:
             for column, key in (("estimate", "beta"), ("ci_lb", "ci_lb"), ("ci_ub", "ci_ub"), ("pval", "pval")):
                 close(rows[column], np.asarray(mod[key])[1:])
             assert set(rows["k"]) == {48}
+            # the page's effect at each level: predict() of the same robust working model
+            effects = a.moderator_effects[a.moderator_effects["moderator"] == name].sort_values("pred")
+            order = np.argsort(mod["predict"]["pred"])
+            for column in ("pred", "ci_lb", "ci_ub"):
+                close(effects[column], np.asarray(mod["predict"][column])[order])
+            review = load_review(REVIEW, ROOT)
+            data, _ = labelled_levels(review.data, [m.model_dump() for m in review.spec.moderators])
+            assert effects["k"].tolist() == [data.loc[data[name].astype(str) == level, "study_id"].nunique()
+                                             for level in effects["setting"]]
+            assert sum(effects["k"]) == 48
         table, sub = a.subgroups.table, ref["subgroups"]
         for column, key in (("estimate", "beta"), ("se", "se"), ("ci_lb", "ci_lb"), ("ci_ub", "ci_ub"),
                             ("pval", "pval")):

@@ -81,6 +81,36 @@ def test_cr2_equals_clubsandwich_coef_test(case):
         close(table[column].to_numpy(), ref[column], column)
 
 
+PREDICTED = [case for case in CASES if "predict" in reference(*case)]
+
+
+@pytest.mark.parametrize("robust", [None, "CR2"])
+@pytest.mark.parametrize("case", PREDICTED, ids=["/".join(c) for c in PREDICTED])
+def test_predict_equals_metafor_predict(case, robust):
+    """``predict()`` of the rma.mv fit, and under CR2 of ``robust(fit, clubSandwich = TRUE)``
+    (clubSandwich's linear_contrast: CR2 SE and a Satterthwaite df per prediction)."""
+    data, kwargs = CASES[case]
+    ref = reference(*case)["predict"]
+    fit = multilevel_meta_analysis(data, robust=robust, **kwargs)
+    newmods = np.asarray(ref["newmods"], dtype=float) if ref["newmods"] else None  # R NULL is {} in JSON
+    table = fit.predict(newmods).table
+    expected = ref["CR2" if robust else "model"]
+    for column in ("pred", "se", "ci_lb", "ci_ub", "pi_lb", "pi_ub") + (("df",) if robust else ()):
+        close(table[column].to_numpy(), expected[column], f"{column} ({robust or 'model-based'})")
+
+
+def test_predict_by_level_name_equals_the_coded_rows():
+    fit = multilevel_meta_analysis(ASSINK, **CASES[("assink2016_che", "che|REML|deltype")][1])
+    levels = fit.coding["deltype"]
+    named = fit.predict({"deltype": levels}).table
+    coded = fit.predict(np.vstack([np.zeros(len(levels) - 1), np.eye(len(levels) - 1)])).table
+    np.testing.assert_allclose(named.to_numpy(dtype=float), coded.to_numpy(dtype=float), rtol=1e-12)
+    with pytest.raises(DataError, match="no level 'arson'"):
+        fit.predict({"deltype": ["arson"]})
+    with pytest.raises(DataError, match="predicts only its pooled effect"):
+        multilevel_meta_analysis(ASSINK, effect="esid").predict({"deltype": ["overt"]})
+
+
 def test_che_with_rho_zero_is_the_three_level_model():
     three = multilevel_meta_analysis(ASSINK, effect="esid")
     che = multilevel_meta_analysis(ASSINK, effect="esid", structure="che", rho=0.0)

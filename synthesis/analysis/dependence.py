@@ -182,10 +182,11 @@ def dependent_regression(fit: MultilevelResult) -> Any:
     for one term (the HTZ Wald test equals it then) and the model-based Wald test of
     ``rma.mv`` for several (clubSandwich's HTZ test for several terms is not
     implemented). ``k`` counts studies; pseudo-R² is not defined for ``rma.mv``.
+    ``predict`` is the fit's own (CR2 SE and Satterthwaite df of each prediction).
     """
     QMp = float(fit.pval[1]) if fit.p == 2 and fit.coef_names[0] == "intrcpt" else fit.QMp
     return SimpleNamespace(coef_names=fit.coef_names, coef=fit.coef, ci_lb=fit.ci_lb, ci_ub=fit.ci_ub,
-                           pval=fit.pval, QMp=QMp, R2=np.nan, k=fit.n_studies)
+                           pval=fit.pval, QMp=QMp, R2=np.nan, k=fit.n_studies, predict=fit.predict)
 
 
 def moderator_fitter(review: Any) -> Any:

@@ -124,16 +124,19 @@ def _quartiles(values: pd.Series) -> list[float]:
 
 
 def moderator_predictions(data: pd.DataFrame, moderators: list[Any], *, method: str, test: str,
-                          level: float, fitter: Callable[..., Any] | None = None) -> pd.DataFrame:
+                          level: float, fitter: Callable[..., Any] | None = None,
+                          study: str | None = None) -> pd.DataFrame:
     """The effect predicted at each level of every moderator (at its quartiles if continuous).
 
-    One single-moderator meta-regression per moderator, as :func:`moderator_table`, and
-    :func:`synthesis.meta.prediction.predict` at each level; ``pval`` is the one test of
-    whether the effect differs by the moderator (the omnibus ``QMp``), the same on every row
-    of that moderator, so a page shows it once.
+    One single-moderator meta-regression per moderator, as :func:`moderator_table` (with
+    the same ``fitter``: for several effects per study, the working model on every effect
+    size), and its ``predict`` at each level; ``pval`` is the one test of whether the effect
+    differs by the moderator (the omnibus ``QMp``), the same on every row of that moderator,
+    so a page shows it once.
 
     Columns: ``moderator, label, role, setting, value, pred, ci_lb, ci_ub, k, pval, note``
-    (``k``: studies at the level; ``note``: why a moderator could not be analysed).
+    (``k``: studies at the level, counted by the column ``study`` when rows are effect
+    sizes; ``note``: why a moderator could not be analysed).
 
     Examples
     --------
@@ -144,7 +147,8 @@ def moderator_predictions(data: pd.DataFrame, moderators: list[Any], *, method: 
     >>> t[["setting", "k"]].values.tolist(), round(float(t["pred"].iloc[1]), 3)
     ([['primary', 3], ['secondary', 3]], 0.533)
     """
-    from synthesis.meta.prediction import predict
+    def n_studies(rows: pd.DataFrame) -> int:
+        return int(rows[study].nunique()) if study else int(len(rows))
 
     data, references = labelled_levels(data, moderators)
     rows: list[dict[str, Any]] = []
@@ -164,17 +168,17 @@ def moderator_predictions(data: pd.DataFrame, moderators: list[Any], *, method: 
                 if reference is not None and str(reference) in levels:
                     levels.remove(str(reference))
                     levels.insert(0, str(reference))
-                counts = [int((used[name].astype(str) == v).sum()) for v in levels]
+                counts = [n_studies(used[used[name].astype(str) == v]) for v in levels]
                 values: list[Any] = levels
             else:
                 values = _quartiles(used[name])
-                counts = [int(len(used))] * len(values)
+                counts = [n_studies(used)] * len(values)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                pred = predict(fit, {name: values}).table
+                pred = fit.predict({name: values}).table
         except ValueError:  # too few studies for the levels: said in words, the error in analysis.html
             rows.append({**base, "setting": "", "value": np.nan, "pred": np.nan, "ci_lb": np.nan,
-                         "ci_ub": np.nan, "k": int(len(used)), "pval": np.nan,
+                         "ci_ub": np.nan, "k": n_studies(used), "pval": np.nan,
                          "note": "too few studies in some groups to compare them"})
             continue
         for i, value in enumerate(values):

@@ -275,8 +275,10 @@ def frequentist_analysis(review: Any, case_diagnostics_limit: int | None = CASE_
         result.moderators = moderator_table(effects, moderators, method=method, test=test, level=level,
                                             fitter=moderator_fitter(review) if dependent is not None else None)
         result.moderator_effects = moderator_predictions(
-            data, [m.model_dump() if hasattr(m, "model_dump") else m for m in moderators],
-            method=method, test=test, level=level)
+            effects, [m.model_dump() if hasattr(m, "model_dump") else m for m in moderators],
+            method=method, test=test, level=level,
+            fitter=moderator_fitter(review) if dependent is not None else None,
+            study=_spec_get(spec, "data.study_id") if dependent is not None else None)
     subgroup = _spec_get(spec, "subgroup")
     if subgroup:
         mod = next((m for m in moderators if _spec_get(m, "name") == subgroup), None)

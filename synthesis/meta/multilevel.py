@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -32,8 +32,8 @@ from scipy import stats
 from synthesis.errors import DataError
 from synthesis.meta.checks import check_effects, format_rows
 from synthesis.meta.pooled import StatisticAliases, bracket, normalise_level, p_text
-from synthesis.meta.regression import design_matrix
-from synthesis.meta.robust import che_blocks, cr2_coef_test
+from synthesis.meta.regression import encode_moderators, moderator_coding
+from synthesis.meta.robust import RobustTest, che_blocks, cr2_coef_test
 from synthesis.numbers import number
 from synthesis.results import Result, jsonable
 
@@ -269,6 +269,14 @@ class MultilevelResult(StatisticAliases, Result):
     ll : float
         Log-likelihood (restricted under REML), as ``logLik``.
     k, n_studies, p : int
+    X : ndarray
+        The design matrix of the fitted rows (k x p).
+    coding : dict
+        How the moderators were coded (:func:`synthesis.meta.regression.moderator_coding`),
+        used by :meth:`predict`.
+    robust_test : RobustTest or None
+        The CR2 test (its :meth:`~synthesis.meta.robust.RobustTest.contrast_df` gives
+        the Satterthwaite df of a prediction).
     """
 
     coef_names: list[str]
@@ -299,6 +307,9 @@ class MultilevelResult(StatisticAliases, Result):
     level: float
     iterations: int
     converged: bool
+    X: np.ndarray | None = field(default=None, repr=False)
+    coding: dict[str, list[Any] | None] | None = field(default=None, repr=False)
+    robust_test: RobustTest | None = field(default=None, repr=False)
 
     @property
     def stat_name(self) -> str:
@@ -329,6 +340,28 @@ class MultilevelResult(StatisticAliases, Result):
         crit = stats.t.ppf(0.5 + self.level / 2, self.df[coefficient])
         half = crit * np.sqrt(self.se[coefficient] ** 2 + np.sum(self.sigma2))
         return float(self.coef[coefficient] - half), float(self.coef[coefficient] + half)
+
+    def predict(self, newmods: Any = None, *, level: float | None = None,
+                transf: Any = None, pi: bool = True) -> Any:
+        """Predicted effects at new moderator values (:func:`synthesis.meta.prediction.predict`).
+
+        As metafor's ``predict()`` of the ``rma.mv`` fit, or under CR2 of its ``robust(...,
+        clubSandwich = TRUE)`` version: CR2 standard errors and Satterthwaite df of each
+        prediction (``clubSandwich::linear_contrast``); prediction intervals add
+        ``sum(sigma2)``.
+
+        Examples
+        --------
+        >>> d = pd.DataFrame({"study": [1, 1, 2, 2, 3, 4, 4, 5], "yi": [0.1, 0.3, 0.5, 0.2, 0.7, 0.4, 0.1, 0.3],
+        ...                   "vi": [0.02, 0.03, 0.02, 0.04, 0.05, 0.02, 0.03, 0.02],
+        ...                   "dose": [1, 1, 2, 2, 3, 1, 1, 2]})
+        >>> fit = multilevel_meta_analysis(d, moderators=["dose"])
+        >>> fit.predict({"dose": [1, 3]}).to_frame().columns.tolist()
+        ['dose', 'pred', 'se', 'ci_lb', 'ci_ub', 'pi_lb', 'pi_ub', 'df']
+        """
+        from synthesis.meta.prediction import predict
+
+        return predict(self, newmods, level=level, transf=transf, pi=pi)
 
     def to_frame(self) -> pd.DataFrame:
         """Coefficient table: ``estimate, se, tval|zval, df, pval, ci_lb, ci_ub`` per term."""
@@ -460,8 +493,8 @@ def multilevel_meta_analysis(data: pd.DataFrame, yi: str = "yi", vi: str = "vi",
         twice = np.flatnonzero(rows.duplicated([study, effect], keep=False).to_numpy())
         raise DataError(f"column {effect!r}, {format_rows(rows.index[twice])}: the same effect id twice in "
                         "one study; give each effect of a study its own id")
-    X, names = design_matrix(rows, moderators, categorical=categorical, reference=reference,
-                             intercept=intercept)
+    coding = moderator_coding(rows, moderators, categorical=categorical, reference=reference)
+    X, names = encode_moderators(rows, coding, intercept=intercept)
     codes, studies = pd.factorize(rows[study], sort=True)
     k, p = X.shape
     if len(studies) < 2:
@@ -496,6 +529,7 @@ def multilevel_meta_analysis(data: pd.DataFrame, yi: str = "yi", vi: str = "vi",
         QM = float(b @ np.linalg.solve(vb[tested:, tested:], b))
         QMp = float(stats.chi2.sf(QM, q)) if test == "z" else float(stats.f.sf(QM / q, q, k - p))
         QM = QM if test == "z" else QM / q
+    cr2 = None
     if robust:
         cr2 = cr2_coef_test(beta, vb, [(b.X, M, r) for b, M, r in zip(batches, fit.marginal, fit.residuals)],
                             level=level)
@@ -512,4 +546,4 @@ def multilevel_meta_analysis(data: pd.DataFrame, yi: str = "yi", vi: str = "vi",
         coef_names=names, coef=beta, se=se, stat=stat, df=df, pval=pval, ci_lb=ci_lb, ci_ub=ci_ub, vb=vb,
         vcov=vcov, sigma2=sigma2, QE=QE, QEp=float(stats.chi2.sf(QE, k - p)), QM=QM, QMp=QMp, ll=fit.ll,
         I2=_multilevel_I2(batches, sigma2, k - p), k=k, n_studies=len(studies), p=p, method=method, structure=structure, rho=rho, robust=robust,
-        test=test, level=level, iterations=iterations, converged=converged)
+        test=test, level=level, iterations=iterations, converged=converged, X=X, coding=coding, robust_test=cr2)

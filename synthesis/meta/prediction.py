@@ -13,6 +13,12 @@ expected at new moderator values (``newmods``), or each study's fitted value.
 * ``transf`` (e.g. ``np.exp``) back-transforms ``pred`` and the bounds; the
   standard error is then not shown (NaN, metafor's NA) and bounds that a
   decreasing function reversed are put back in order.
+
+For several effects per study (:class:`~synthesis.meta.multilevel.MultilevelResult`),
+as metafor's ``predict()`` of an ``rma.mv`` fit: the prediction interval adds
+``sum(sigma2)``; under CR2 (``robust(..., clubSandwich = TRUE)`` in metafor) the
+standard error is the CR2 one and each prediction has its own Satterthwaite df
+(``clubSandwich::linear_contrast``), in the column ``df``.
 """
 from __future__ import annotations
 
@@ -25,6 +31,7 @@ import pandas as pd
 from scipy import special
 
 from synthesis.errors import DataError
+from synthesis.meta.multilevel import MultilevelResult
 from synthesis.meta.pooled import MetaResult, normalise_level
 from synthesis.meta.regression import MetaRegressionResult, encode_moderators
 from synthesis.numbers import level_percent
@@ -50,7 +57,8 @@ class PredictionResult(Result):
     level : float
         Level of both intervals.
     df : float or None
-        Degrees of freedom of the t distribution (``knha``), else None.
+        Degrees of freedom of the t distribution (``knha``, or the t test of a multilevel
+        model), else None; under CR2 each row has its own, in the table's ``df`` column.
     transformed : bool
         Whether ``transf`` was applied.
     """
@@ -179,11 +187,29 @@ def _named_design(fit: MetaRegressionResult, newmods: Any, intercept: bool
     return X_new, frame, frame.index
 
 
-def _model(fit: MetaResult | MetaRegressionResult) -> tuple[np.ndarray, np.ndarray]:
-    """Coefficients and their covariance (already scaled under knha)."""
+Fit = MetaResult | MetaRegressionResult | MultilevelResult
+
+
+def _model(fit: Fit) -> tuple[np.ndarray, np.ndarray, float]:
+    """Coefficients, their covariance (already scaled under knha; CR2 when robust) and the heterogeneity."""
     if isinstance(fit, MetaResult):
-        return np.array([fit.estimate]), np.array([[fit.se**2]])
-    return np.asarray(fit.coef, dtype=float), np.asarray(fit.vb, dtype=float)
+        return np.array([fit.estimate]), np.array([[fit.se**2]]), fit.tau2
+    if isinstance(fit, MultilevelResult):
+        return np.asarray(fit.coef, dtype=float), np.asarray(fit.vcov, dtype=float), float(np.sum(fit.sigma2))
+    return np.asarray(fit.coef, dtype=float), np.asarray(fit.vb, dtype=float), fit.tau2
+
+
+def _critical(fit: Fit, X_new: np.ndarray, level: float) -> tuple[np.ndarray | float, np.ndarray | float | None]:
+    """The interval multiplier of each row and its df (None for the normal distribution)."""
+    q = 1 - (1 - level) / 2
+    if isinstance(fit, MultilevelResult):
+        if fit.robust_test is not None:
+            df = fit.robust_test.contrast_df(X_new)
+            return special.stdtrit(df, q), df
+        df = float(fit.k - fit.p) if fit.test == "t" else None
+    else:
+        df = float(fit.df) if fit.test == "knha" else None
+    return (float(special.ndtri(q)) if df is None else float(special.stdtrit(df, q))), df
 
 
 def ordered_bounds(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -197,7 +223,7 @@ def ordered_bounds(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np
     return np.fmin(lower, upper), np.fmax(lower, upper)
 
 
-def predict(fit: MetaResult | MetaRegressionResult, newmods: Any = None, *, level: float | None = None,
+def predict(fit: Fit, newmods: Any = None, *, level: float | None = None,
             transf: Callable[[np.ndarray], np.ndarray] | None = None, pi: bool = True) -> PredictionResult:
     """Predicted effect, confidence and prediction interval (metafor's ``predict.rma``).
 
@@ -229,27 +255,30 @@ def predict(fit: MetaResult | MetaRegressionResult, newmods: Any = None, *, leve
     0  0.34  0.2461 -0.1424  0.8224 -0.6564  1.3364
     """
     level = fit.level if level is None else normalise_level(level)
-    beta, vb = _model(fit)
+    beta, vb, heterogeneity = _model(fit)
     settings = None
+    pooled = isinstance(fit, MetaResult) or (isinstance(fit, MultilevelResult) and fit.p == 1
+                                             and fit.coef_names == ["intrcpt"])
     if newmods is None:
-        X_new = fit.X if isinstance(fit, MetaRegressionResult) else np.ones((1, 1))
-        index = (pd.Index(fit.labels, name="study") if isinstance(fit, MetaRegressionResult)
-                 else pd.RangeIndex(1))
-    elif isinstance(fit, MetaResult):
+        if isinstance(fit, MetaRegressionResult):
+            X_new, index = fit.X, pd.Index(fit.labels, name="study")
+        elif pooled:
+            X_new, index = np.ones((1, 1)), pd.RangeIndex(1)
+        else:  # a multilevel meta-regression: the fitted value of each effect size
+            X_new, index = fit.X, pd.RangeIndex(len(fit.X))
+    elif pooled:
         raise DataError("a model without moderators predicts only its pooled effect; newmods is for a "
-                        "meta-regression (synthesis.meta_regression)")
+                        "meta-regression (synthesis.meta_regression, or moderators= of a multilevel model)")
     else:
         X_new, settings, index = new_design(fit, newmods)
     pred = X_new @ beta
     vpred = np.einsum("ij,jk,ik->i", X_new, vb, X_new)
     se = np.sqrt(np.where(vpred < 0, np.nan, vpred))
-    alpha = 1 - level
-    crit = float(special.stdtrit(fit.df, 1 - alpha / 2) if fit.test == "knha"
-                 else special.ndtri(1 - alpha / 2))
+    crit, df = _critical(fit, X_new, level)
     ci_lb, ci_ub = pred - crit * se, pred + crit * se
     pi_lb = pi_ub = np.full(pred.shape, np.nan)
     if pi and fit.method != "EE":
-        half = crit * np.sqrt(vpred + fit.tau2)
+        half = crit * np.sqrt(vpred + heterogeneity)
         pi_lb, pi_ub = pred - half, pred + half
     if transf is not None:
         pred, ci_lb, ci_ub, pi_lb, pi_ub = (np.asarray(transf(values), dtype=float)
@@ -257,5 +286,8 @@ def predict(fit: MetaResult | MetaRegressionResult, newmods: Any = None, *, leve
         se = np.full(pred.shape, np.nan)
         (ci_lb, ci_ub), (pi_lb, pi_ub) = ordered_bounds(ci_lb, ci_ub), ordered_bounds(pi_lb, pi_ub)
     table = pd.DataFrame(dict(zip(COLUMNS, (pred, se, ci_lb, ci_ub, pi_lb, pi_ub))), index=index)
-    return PredictionResult(table=table, settings=settings, method=fit.method, test=fit.test, level=level,
-                            df=float(fit.df) if fit.test == "knha" else None, transformed=transf is not None)
+    if isinstance(df, np.ndarray):  # CR2: a Satterthwaite df per prediction
+        table["df"], df = df, None
+    test = "CR2" if isinstance(fit, MultilevelResult) and fit.robust else fit.test
+    return PredictionResult(table=table, settings=settings, method=fit.method, test=test, level=level,
+                            df=df, transformed=transf is not None)

@@ -16,7 +16,7 @@ Studies are handled in batches of equal size (arrays of shape ``(m, n, ...)`` fo
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -84,7 +84,11 @@ def impute_covariance(vi: Sequence[float], cluster: Sequence[Any], rho: float) -
 
 @dataclass(frozen=True)
 class RobustTest:
-    """CR2 variance, standard errors, t statistics, Satterthwaite df, p-values and t intervals."""
+    """CR2 variance, standard errors, t statistics, Satterthwaite df, p-values and t intervals.
+
+    :meth:`contrast_df` gives the Satterthwaite df of any linear combination of the
+    coefficients (as ``clubSandwich::linear_contrast``), the df of a prediction.
+    """
 
     vcov: np.ndarray
     se: np.ndarray
@@ -93,6 +97,24 @@ class RobustTest:
     pval: np.ndarray
     ci_lb: np.ndarray
     ci_ub: np.ndarray
+    #: per batch ``B E L`` (m, p, n) and, stacked over clusters, ``B E X chol(B)`` (J, p, p)
+    parts: tuple[list[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+
+    def contrast_df(self, contrasts: np.ndarray) -> np.ndarray:
+        """Satterthwaite df of each row ``c`` of ``contrasts`` (the estimate ``c'beta``).
+
+        Examples
+        --------
+        >>> X = np.ones((3, 2, 1)); theta = np.broadcast_to(np.eye(2), (3, 2, 2)).copy()
+        >>> resid = np.array([[0.1, 0.3], [-0.2, 0.0], [0.2, -0.4]])
+        >>> test = cr2_coef_test(np.array([0.0]), np.array([[1 / 6]]), [(X, theta, resid)])
+        >>> round(float(test.contrast_df(np.array([[2.0]]))[0]), 10)  # df does not depend on the scale of c
+        2.0
+        """
+        C = np.atleast_2d(np.asarray(contrasts, dtype=float))
+        U, H = self.parts
+        d = np.concatenate([np.sum(np.einsum("qp,mpn->mqn", C, u) ** 2, axis=2) for u in U])
+        return _satterthwaite(d, np.einsum("qp,jpr->jqr", C, H))
 
 
 def _inverse_sqrt(G: np.ndarray) -> np.ndarray:
@@ -143,7 +165,7 @@ def cr2_coef_test(beta: np.ndarray, bread: np.ndarray,
     beta = np.asarray(beta, dtype=float)
     p = beta.size
     meat = np.zeros((p, p))
-    d_parts, h_parts = [], []
+    u_parts, h_parts = [], []
     for X, theta, resid in groups:
         L = np.linalg.cholesky(theta)
         W = np.linalg.inv(theta)
@@ -154,22 +176,30 @@ def cr2_coef_test(beta: np.ndarray, bread: np.ndarray,
         components = np.einsum("mpn,mn->mp", E, resid)
         meat += components.T @ components
         ME = bread @ E
-        d_parts.append(np.einsum("mpn->mp", (ME @ L) ** 2))
+        u_parts.append(ME @ L)
         h_parts.append(ME @ X)  # times chol(bread) below
     vcov = bread @ meat @ bread
     se = np.sqrt(np.diag(vcov))
-    d = np.concatenate(d_parts)  # (J, p)
     H = np.concatenate(h_parts) @ np.linalg.cholesky(bread)  # (J, p, p)
-    df = np.empty(p)
-    for i in range(p):
-        # clubSandwich's P = diag(d_i) - H_i H_i' (J x J), through p x p products only
+    df = _satterthwaite(np.concatenate([np.sum(u ** 2, axis=2) for u in u_parts]), H)
+    tval = beta / se
+    pval = 2 * stats.t.sf(np.abs(tval), df)
+    crit = stats.t.ppf(0.5 + level / 2, df)
+    return RobustTest(vcov=vcov, se=se, tval=tval, df=df, pval=pval, ci_lb=beta - crit * se,
+                      ci_ub=beta + crit * se, parts=(u_parts, H))
+
+
+def _satterthwaite(d: np.ndarray, H: np.ndarray) -> np.ndarray:
+    """Satterthwaite df of each of q contrasts from ``d`` (J, q) and ``H`` (J, q, p).
+
+    clubSandwich's ``P = diag(d) - H H'`` (J x J) enters as ``tr(P)² / ||P||²_F``,
+    computed through p x p products only.
+    """
+    df = np.empty(d.shape[1])
+    for i in range(d.shape[1]):
         Hi, di = H[:, i, :], d[:, i]
         row_norms = np.sum(Hi ** 2, axis=1)
         trace = di.sum() - row_norms.sum()
         frobenius = np.sum(di ** 2) - 2 * np.sum(di * row_norms) + np.sum((Hi.T @ Hi) ** 2)
         df[i] = trace ** 2 / frobenius
-    tval = beta / se
-    pval = 2 * stats.t.sf(np.abs(tval), df)
-    crit = stats.t.ppf(0.5 + level / 2, df)
-    return RobustTest(vcov=vcov, se=se, tval=tval, df=df, pval=pval, ci_lb=beta - crit * se,
-                      ci_ub=beta + crit * se)
+    return df

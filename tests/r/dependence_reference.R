@@ -9,7 +9,8 @@
 #   che:        rma.mv(yi, V, random = ~ 1 | study_id/effect_id), V = impute_covariance_matrix(vi,
 #               study_id, r = 0.6), with clubSandwich coef_test(vcov = "CR2") (Satterthwaite df),
 #               predict(robust(fit, cluster, clubSandwich = TRUE)) for the prediction interval and
-#               the multilevel I² of metafor's FAQ; moderators `~ factor(scale)` (reference
+#               the multilevel I² of metafor's FAQ, and the predicted effect at each level of a
+#               moderator from the same robust object; moderators `~ factor(scale)` (reference
 #               research) and `~ factor(setting)` (reference primary care); subgroups `~ 0 + factor(scale)`;
 #   multilevel: the same with V = vi (the three-level model);
 #   aggregate:  rma(yi, vi, method = "REML", test = "knha") on aggregate(escalc, cluster = study_id,
@@ -54,6 +55,10 @@ describe <- function(r, V) {
     pr <- predict(robust(r, cluster = d$study_id, clubSandwich = TRUE))
     out$pi_lb <- pr$pi.lb
     out$pi_ub <- pr$pi.ub
+  } else if (rownames(r$beta)[1] == "intrcpt") {
+    # the effect at each level (reference first), as the page's "where it works" shows it
+    pr <- predict(robust(r, cluster = d$study_id, clubSandwich = TRUE), newmods = rbind(0, diag(r$p - 1)))
+    out$predict <- list(pred = pr$pred, ci_lb = pr$ci.lb, ci_ub = pr$ci.ub, df = pr$ddf)
   }
   out
 }

@@ -33,6 +33,18 @@ describe <- function(r, cluster) {
                   ci_lb = ci$CI_L, ci_ub = ci$CI_U))
 }
 
+# predictions (metafor's predict.rma): model-based, and under CR2 (robust(clubSandwich = TRUE),
+# which takes clubSandwich::linear_contrast's SE and Satterthwaite df of each prediction)
+predictions <- function(r, cluster, X_new = NULL) {
+  m <- if (is.null(X_new)) predict(r) else predict(r, newmods = X_new)
+  rb <- robust(r, cluster = cluster, clubSandwich = TRUE)
+  c2 <- if (is.null(X_new)) predict(rb) else predict(rb, newmods = X_new)
+  pick <- function(p) list(pred = p$pred, se = p$se, ci_lb = p$ci.lb, ci_ub = p$ci.ub, pi_lb = p$pi.lb,
+                           pi_ub = p$pi.ub)
+  list(newmods = if (is.null(X_new)) NULL else unname(as.matrix(X_new)), model = pick(m),
+       CR2 = c(pick(c2), list(df = c2$ddf)))
+}
+
 # --- Konstantopoulos (2011): schools within districts -------------------------------------
 konst <- dat.konstantopoulos2011[, c("district", "school", "study", "year", "yi", "vi")]
 konst$year_c <- konst$year - 1990
@@ -41,8 +53,10 @@ k_fits <- list(
   "REML" = fit_mv(yi ~ 1, konst$vi, ~ 1 | district/school, konst, "REML"),
   "ML" = fit_mv(yi ~ 1, konst$vi, ~ 1 | district/school, konst, "ML"),
   "REML|year_c" = fit_mv(yi ~ year_c, konst$vi, ~ 1 | district/school, konst, "REML"))
-write(toJSON(lapply(k_fits, describe, cluster = konst$district), digits = NA, auto_unbox = TRUE,
-             pretty = TRUE),
+k_out <- lapply(k_fits, describe, cluster = konst$district)
+k_out[["REML"]]$predict <- predictions(k_fits[["REML"]], konst$district)
+k_out[["REML|year_c"]]$predict <- predictions(k_fits[["REML|year_c"]], konst$district, cbind(c(-15, 0, 10)))
+write(toJSON(k_out, digits = NA, auto_unbox = TRUE, pretty = TRUE),
       file.path(out_dir, "konstantopoulos2011_three_level.json"))
 
 # --- Assink et al. (2016): delinquency risk factors, several effects per study ------------
@@ -53,6 +67,12 @@ a_fits <- list(
   "che|REML" = fit_mv(yi ~ 1, V, ~ 1 | study/esid, assink, "REML"),
   "che|REML|deltype" = fit_mv(yi ~ factor(deltype), V, ~ 1 | study/esid, assink, "REML"),
   "multilevel|REML|year" = fit_mv(yi ~ year, assink$vi, ~ 1 | study/esid, assink, "REML"))
-write(toJSON(lapply(a_fits, describe, cluster = assink$study), digits = NA, auto_unbox = TRUE,
-             pretty = TRUE),
+a_out <- lapply(a_fits, describe, cluster = assink$study)
+a_out[["che|REML"]]$predict <- predictions(a_fits[["che|REML"]], assink$study)
+n_dummies <- length(a_fits[["che|REML|deltype"]]$beta) - 1  # every level: the reference, then each dummy
+a_out[["che|REML|deltype"]]$predict <- predictions(a_fits[["che|REML|deltype"]], assink$study,
+                                                   rbind(0, diag(n_dummies)))
+a_out[["multilevel|REML|year"]]$predict <- predictions(a_fits[["multilevel|REML|year"]], assink$study,
+                                                       cbind(c(-10, 0, 5)))
+write(toJSON(a_out, digits = NA, auto_unbox = TRUE, pretty = TRUE),
       file.path(out_dir, "assink2016_che.json"))
