@@ -62,6 +62,8 @@ def check_review_against(reference: dict) -> None:
             rows, mod = a.moderators[a.moderators["moderator"] == name], ref["moderators"][name]
             for column, key in (("estimate", "beta"), ("ci_lb", "ci_lb"), ("ci_ub", "ci_ub"), ("pval", "pval")):
                 close(rows[column], np.asarray(mod[key])[1:])
+            # the moderator's test: CR2 HTZ of its terms (clubSandwich::Wald_test)
+            close(rows["QMp"].iloc[0], mod["HTZ"]["pval"])
             assert set(rows["k"]) == {48}
             # the page's effect at each level: predict() of the same robust working model
             effects = a.moderator_effects[a.moderator_effects["moderator"] == name].sort_values("pred")
@@ -77,7 +79,9 @@ def check_review_against(reference: dict) -> None:
         for column, key in (("estimate", "beta"), ("se", "se"), ("ci_lb", "ci_lb"), ("ci_ub", "ci_ub"),
                             ("pval", "pval")):
             close(table[column], sub[key])
-        close(a.subgroups.QMp, ref["moderators"]["scale"]["QMp"])  # three levels: the model-based Wald test
+        htz = ref["moderators"]["scale"]["HTZ"]  # three levels: the CR2 HTZ test of ~ scale
+        close([a.subgroups.QM, a.subgroups.QMp], [htz["F"], htz["pval"]])
+        assert a.subgroups.QM_df[0] == 2 and np.isclose(a.subgroups.QM_df[1], htz["df_denom"], rtol=RTOL)
     head, agg = analysed("aggregate").headline(), reference["aggregate"]["pooled"]
     for ours, theirs in (("estimate", "beta"), ("se", "se"), ("ci_lb", "ci_lb"), ("ci_ub", "ci_ub"),
                          ("tau2", "tau2"), ("pi_lb", "pi_lb"), ("pi_ub", "pi_ub")):

@@ -99,6 +99,26 @@ def test_predict_equals_metafor_predict(case, robust):
         close(table[column].to_numpy(), expected[column], f"{column} ({robust or 'model-based'})")
 
 
+def test_htz_equals_clubsandwich_wald_test():
+    """CR2 HTZ test of the two deltype contrasts (clubSandwich::Wald_test(test = "HTZ"))."""
+    data, kwargs = CASES[("assink2016_che", "che|REML|deltype")]
+    ref = reference("assink2016_che", "che|REML|deltype")["HTZ"]
+    htz = multilevel_meta_analysis(data, **kwargs).wald_htz()
+    assert htz.df_num == ref["df_num"] == 2
+    for ours, theirs in (("F", "F"), ("df_denom", "df_denom"), ("pval", "pval")):
+        close(getattr(htz, ours), ref[theirs], ours)
+    with pytest.raises(ValueError, match="needs a CR2 fit"):
+        multilevel_meta_analysis(data, robust=None, **kwargs).wald_htz()
+
+
+def test_htz_of_one_coefficient_is_the_squared_t_test():
+    fit = multilevel_meta_analysis(KONST, **CASES[("konstantopoulos2011_three_level", "REML|year_c")][1])
+    htz = fit.wald_htz()
+    close(htz.F, fit.stat[1] ** 2, "F")
+    close(htz.df_denom, fit.df[1], "df")
+    close(htz.pval, fit.pval[1], "p")
+
+
 def test_predict_by_level_name_equals_the_coded_rows():
     fit = multilevel_meta_analysis(ASSINK, **CASES[("assink2016_che", "che|REML|deltype")][1])
     levels = fit.coding["deltype"]

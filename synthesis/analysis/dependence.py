@@ -178,13 +178,12 @@ def describe_model(fit: MultilevelResult) -> str:
 def dependent_regression(fit: MultilevelResult) -> Any:
     """A moderator fit as :func:`synthesis.analysis.moderators.moderator_table` reads it.
 
-    Each term is tested by its CR2 t test; the moderator's test (``QMp``) is that test
-    for one term (the HTZ Wald test equals it then) and the model-based Wald test of
-    ``rma.mv`` for several (clubSandwich's HTZ test for several terms is not
-    implemented). ``k`` counts studies; pseudo-R² is not defined for ``rma.mv``.
+    Each term is tested by its CR2 t test; the moderator's test (``QMp``) is the CR2
+    HTZ Wald test of its terms (``clubSandwich::Wald_test(..., test = "HTZ")``; for one
+    term, the t test). ``k`` counts studies; pseudo-R² is not defined for ``rma.mv``.
     ``predict`` is the fit's own (CR2 SE and Satterthwaite df of each prediction).
     """
-    QMp = float(fit.pval[1]) if fit.p == 2 and fit.coef_names[0] == "intrcpt" else fit.QMp
+    QMp = float(fit.pval[1]) if fit.p == 2 and fit.coef_names[0] == "intrcpt" else fit.wald_htz().pval
     return SimpleNamespace(coef_names=fit.coef_names, coef=fit.coef, ci_lb=fit.ci_lb, ci_ub=fit.ci_ub,
                            pval=fit.pval, QMp=QMp, R2=np.nan, k=fit.n_studies, predict=fit.predict)
 
@@ -202,8 +201,8 @@ def dependent_subgroups(review: Any, data: pd.DataFrame, by: str, reference: Any
     """A pooled effect per level of ``by`` from one working model (``~ 0 + by``) and the test between them.
 
     Levels share the variance components. The test for subgroup differences is the
-    CR2 t test of the contrast with two levels (the HTZ test equals it) and the
-    model-based Wald test (``QM`` of ``rma.mv``) with more, said in a note.
+    CR2 HTZ Wald test of the contrasts with the reference level (with two levels, the
+    CR2 t test); ``QM`` is its F statistic.
     """
     settings = _model_settings(review.spec, dependence_of(review.spec, review.data))
     coding = {"categorical": [by], "reference": {by: reference} if reference is not None else None}
@@ -222,13 +221,14 @@ def dependent_subgroups(review: Any, data: pd.DataFrame, by: str, reference: Any
                      "pi_ub": pi_ub, "tau2": float(np.sum(means.sigma2)), "I2": means.I2, "pval": means.pval[i]})
     q = len(levels) - 1
     if q == 1:
-        QM, QMp, notes = float(contrasts.stat[1] ** 2), float(contrasts.pval[1]), []
+        QM, QMp, df = float(contrasts.stat[1] ** 2), float(contrasts.pval[1]), (q,)
     else:
-        QM, QMp = contrasts.QM, contrasts.QMp
-        notes = [f"Subgroups by {by}: the test for subgroup differences is the model-based Wald test of the "
-                 f"{MODEL_WORDS[means.structure]} (each level's effect has its CR2 robust interval)."]
+        htz = contrasts.wald_htz()
+        QM, QMp, df = htz.F, htz.pval, (q, htz.df_denom)
+    notes = [f"Subgroups by {by}: the test for subgroup differences is the CR2 HTZ Wald test of the "
+             f"{MODEL_WORDS[means.structure]} (Pustejovsky & Tipton 2018)."] if q > 1 else []
     return SubgroupResult(by=by, table=pd.DataFrame(rows, index=pd.Index(levels, name=by)), fits={}, QM=QM,
-                          QM_df=(q,), QMp=QMp, regression=None, notes=notes)
+                          QM_df=df, QMp=QMp, regression=None, notes=notes)
 
 
 def headline_fields(fit: MultilevelResult) -> dict[str, Any]:

@@ -363,6 +363,27 @@ class MultilevelResult(StatisticAliases, Result):
 
         return predict(self, newmods, level=level, transf=transf, pi=pi)
 
+    def wald_htz(self, coefficients: Sequence[int] | None = None) -> Any:
+        """CR2 HTZ test that the ``coefficients`` are all 0 (default: every moderator term).
+
+        As ``clubSandwich::Wald_test(fit, constrain_zero(...), vcov = "CR2", test = "HTZ")``;
+        see :meth:`synthesis.meta.robust.RobustTest.wald_htz`. Needs ``robust="CR2"``.
+
+        Examples
+        --------
+        >>> d = pd.DataFrame({"study": [1, 1, 2, 2, 3, 4, 4, 5, 5, 6], "yi": [0.1, 0.3, 0.5, 0.2, 0.7, 0.4, 0.1,
+        ...                   0.3, 0.6, 0.2], "vi": [0.02] * 10, "arm": list("aabbcaabcc")})
+        >>> w = multilevel_meta_analysis(d, moderators=["arm"], categorical=["arm"]).wald_htz()
+        >>> w.df_num
+        2
+        """
+        if self.robust_test is None:
+            raise ValueError("the HTZ test needs a CR2 fit (robust='CR2')")
+        if coefficients is None:
+            first = 1 if self.coef_names and self.coef_names[0] == "intrcpt" else 0
+            coefficients = range(first, self.p)
+        return self.robust_test.wald_htz(self.coef, np.eye(self.p)[list(coefficients)])
+
     def to_frame(self) -> pd.DataFrame:
         """Coefficient table: ``estimate, se, tval|zval, df, pval, ci_lb, ci_ub`` per term."""
         return pd.DataFrame({"estimate": self.coef, "se": self.se, self.stat_name: self.stat, "df": self.df,

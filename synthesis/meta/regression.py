@@ -373,7 +373,7 @@ class SubgroupResult(Result):
         One row per subgroup: ``k, estimate, se, ci_lb, ci_ub, pi_lb, pi_ub, tau2, I2, pval``.
     fits : dict
         The :class:`~synthesis.meta.pooled.MetaResult` of each subgroup.
-    QM, QM_df, QMp : float, tuple of int, float
+    QM, QM_df, QMp : float, tuple, float
         Test for subgroup differences (Borenstein et al. 2009, ch. 19; as RevMan):
         Cochran's Q across the subgroup estimates with separate tau² per subgroup, the
         moderator test of an equal-effects meta-regression on the subgroup estimates.
@@ -419,8 +419,11 @@ class SubgroupResult(Result):
                          "levels": self.table.to_dict(orient="index"), "notes": self.notes})
 
     def title(self) -> str:
-        """``Subgroups by <by>: test for subgroup differences QM(df = 1) = ..., p = ...``."""
-        return (f"Subgroups by {self.by}: test for subgroup differences QM(df = {self.df_between}) = "
+        """``Subgroups by <by>: test for subgroup differences QM(df = 1) = ..., p = ...``
+        (``F(q, df) = ...`` for a test on two df, e.g. the CR2 HTZ test of a multilevel model)."""
+        statistic = (f"F({self.QM_df[0]}, {number(self.QM_df[1], 2)})" if len(self.QM_df) > 1
+                     else f"QM(df = {self.df_between})")
+        return (f"Subgroups by {self.by}: test for subgroup differences {statistic} = "
                 f"{number(self.QM, 4)}, {p_text(self.QMp)}")
 
 

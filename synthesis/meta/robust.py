@@ -8,7 +8,9 @@
 * :func:`cr2_coef_test`: the CR2 ("bias-reduced linearization") sandwich estimator
   with Satterthwaite degrees of freedom per coefficient, as
   ``clubSandwich::coef_test(fit, vcov = "CR2", test = "Satterthwaite")`` on an
-  ``rma.mv`` fit (Bell & McCaffrey 2002; Pustejovsky & Tipton 2018, JBES 36:672-683).
+  ``rma.mv`` fit (Bell & McCaffrey 2002; Pustejovsky & Tipton 2018, JBES 36:672-683);
+  its :meth:`RobustTest.contrast_df` (``linear_contrast``) and :meth:`RobustTest.wald_htz`
+  (``Wald_test(..., test = "HTZ")``) for predictions and tests of several coefficients.
 
 Studies are handled in batches of equal size (arrays of shape ``(m, n, ...)`` for
 ``m`` studies of ``n`` effects), so no ``k x k`` matrix is ever formed.
@@ -23,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["impute_covariance", "che_blocks", "cr2_coef_test", "RobustTest"]
+__all__ = ["impute_covariance", "che_blocks", "cr2_coef_test", "RobustTest", "WaldTest"]
 
 #: eigenvalues of the CR2 adjustment's G below this are taken as 0 (clubSandwich's matrix_power)
 EIGEN_TOLERANCE = 1e-12
@@ -115,6 +117,68 @@ class RobustTest:
         U, H = self.parts
         d = np.concatenate([np.sum(np.einsum("qp,mpn->mqn", C, u) ** 2, axis=2) for u in U])
         return _satterthwaite(d, np.einsum("qp,jpr->jqr", C, H))
+
+    def wald_htz(self, beta: np.ndarray, contrasts: np.ndarray) -> WaldTest:
+        """HTZ test that ``C beta = 0`` (``clubSandwich::Wald_test(..., test = "HTZ")``).
+
+        Hotelling's T² approximation of Pustejovsky & Tipton (2018): ``Q = (C b)'(C V C')^-1
+        (C b)`` with the CR2 ``V``; ``nu = q (q + 1) / sum(Var)``, where ``Var[s, t] =
+        sum(B_st * B_ts) + sum(B_ss * B_tt)`` and ``B_st = diag(g_s g_t) - h_s h_t'`` are the
+        clusters' terms for the contrasts standardised by ``Omega^-1/2`` (``Omega[s, t] =
+        tr(P_st)``); ``F = (nu - q + 1) / nu * Q / q`` on ``(q, nu - q + 1)`` df. With one
+        contrast it is the Satterthwaite t test squared.
+
+        Examples
+        --------
+        >>> X = np.ones((3, 2, 1)); theta = np.broadcast_to(np.eye(2), (3, 2, 2)).copy()
+        >>> resid = np.array([[0.1, 0.3], [-0.2, 0.0], [0.2, -0.4]])
+        >>> test = cr2_coef_test(np.array([0.3]), np.array([[1 / 6]]), [(X, theta, resid)])
+        >>> w = test.wald_htz(np.array([0.3]), np.eye(1))
+        >>> round(w.F, 6) == round(float(test.tval[0]) ** 2, 6), round(w.df_denom, 6)
+        (True, 2.0)
+        """
+        C = np.atleast_2d(np.asarray(contrasts, dtype=float))
+        beta = np.asarray(beta, dtype=float)
+        q = C.shape[0]
+        Cb = C @ beta
+        Q = float(Cb @ np.linalg.solve(C @ self.vcov @ C.T, Cb))
+        U, H = self.parts
+
+        def terms(K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """g·g per cluster (J, q, q) and h (J, q, p) for the contrasts ``K``."""
+            g = [np.einsum("qp,mpn->mqn", K, u) for u in U]
+            gg = np.concatenate([np.einsum("msn,mtn->mst", x, x) for x in g])
+            return gg, np.einsum("qp,jpr->jqr", K, H)
+
+        gg, h = terms(C)
+        omega = np.einsum("jst->st", gg) - np.einsum("jsr,jtr->st", h, h)
+        values, vectors = np.linalg.eigh(omega)
+        gg, h = terms((vectors * values ** -0.5) @ vectors.T @ C)
+        hh = np.einsum("jsr,jtr->jst", h, h)  # (h_s h_t')[a, a] for every cluster a
+        cross = np.einsum("asr,atq->rqst", h, h)  # (h_s' h_t)[r, q], indexed [r, q, s, t]
+
+        def product_sum(s: int, t: int, u: int, v: int) -> float:
+            """sum(B_st * B_uv) over the J x J entries, without forming them."""
+            return float(np.sum(gg[:, s, t] * gg[:, u, v]) - np.sum(gg[:, s, t] * hh[:, u, v])
+                         - np.sum(gg[:, u, v] * hh[:, s, t]) + np.sum(cross[:, :, s, u] * cross[:, :, t, v]))
+
+        total = sum(product_sum(s, t, t, s) + product_sum(s, s, t, t) for s in range(q) for t in range(q))
+        nu = q * (q + 1) / total
+        df_denom = nu - q + 1
+        F = max((nu - q + 1) / nu, 0.0) * Q / q
+        p = float(stats.f.sf(F, q, df_denom)) if df_denom > 0 else float("nan")
+        return WaldTest(F=F, df_num=q, df_denom=df_denom, pval=p, Q=Q)
+
+
+@dataclass(frozen=True)
+class WaldTest:
+    """A robust Wald test of several coefficients: ``F`` on ``(df_num, df_denom)`` df, its p-value and ``Q``."""
+
+    F: float
+    df_num: int
+    df_denom: float
+    pval: float
+    Q: float
 
 
 def _inverse_sqrt(G: np.ndarray) -> np.ndarray:

@@ -56,6 +56,8 @@ describe <- function(r, V) {
     out$pi_lb <- pr$pi.lb
     out$pi_ub <- pr$pi.ub
   } else if (rownames(r$beta)[1] == "intrcpt") {
+    htz <- Wald_test(r, constraints = constrain_zero(2:r$p), vcov = "CR2", cluster = d$study_id, test = "HTZ")
+    out$HTZ <- list(F = htz$Fstat, df_num = htz$df_num, df_denom = htz$df_denom, pval = htz$p_val)
     # the effect at each level (reference first), as the page's "where it works" shows it
     pr <- predict(robust(r, cluster = d$study_id, clubSandwich = TRUE), newmods = rbind(0, diag(r$p - 1)))
     out$predict <- list(pred = pr$pred, ci_lb = pr$ci.lb, ci_ub = pr$ci.ub, df = pr$ddf)
@@ -70,6 +72,7 @@ result <- lapply(structures, function(V) list(
   moderators = list(scale = describe(fit_mv(yi ~ scale, V), V),
                     setting = describe(fit_mv(yi ~ setting, V), V)),
   subgroups = describe(fit_mv(yi ~ 0 + scale, V), V)))
+# the test for subgroup differences: HTZ on ~ scale (the same model as moderators$scale)
 
 agg <- aggregate(escalc(yi = yi, vi = vi, data = d, measure = "GEN"), cluster = study_id, rho = rho)
 a <- rma(yi, vi, data = agg, method = "REML", test = "knha", control = list(threshold = 1e-12, maxiter = 1000))

@@ -70,6 +70,10 @@ a_fits <- list(
 a_out <- lapply(a_fits, describe, cluster = assink$study)
 a_out[["che|REML"]]$predict <- predictions(a_fits[["che|REML"]], assink$study)
 n_dummies <- length(a_fits[["che|REML|deltype"]]$beta) - 1  # every level: the reference, then each dummy
+htz <- Wald_test(a_fits[["che|REML|deltype"]], constraints = constrain_zero(2:3), vcov = "CR2",
+                 cluster = assink$study, test = "HTZ")
+a_out[["che|REML|deltype"]]$HTZ <- list(F = htz$Fstat, df_num = htz$df_num, df_denom = htz$df_denom,
+                                        pval = htz$p_val)
 a_out[["che|REML|deltype"]]$predict <- predictions(a_fits[["che|REML|deltype"]], assink$study,
                                                    rbind(0, diag(n_dummies)))
 a_out[["multilevel|REML|year"]]$predict <- predictions(a_fits[["multilevel|REML|year"]], assink$study,
