@@ -2,11 +2,15 @@
 
 When ``Rscript`` with metafor and clubSandwich is installed, random multi-effect data
 sets are generated (5-60 studies of 1-6 effects, three-level or CHE with rho in
-{0, 0.5, 0.8}, REML or ML, with and without a continuous moderator), written to ONE csv
-batch, fitted by ONE ``Rscript tests/r/multilevel.R`` call (``rma.mv(..., random = ~ 1 |
-study/esid)`` and ``clubSandwich::coef_test(vcov = "CR2")``) and compared number by
+{0, 0.5, 0.8}, REML or ML, without moderators, with a continuous one, or with a continuous
+one and a three-level study factor), written to ONE csv batch, fitted by ONE ``Rscript
+tests/r/multilevel.R`` call (``rma.mv(..., random = ~ 1 | study/esid)``,
+``clubSandwich::coef_test(vcov = "CR2")``, ``Wald_test(test = "HTZ")`` of the moderator
+terms, and ``predict(robust(fit, clubSandwich = TRUE), newmods)``) and compared number by
 number at rtol 1e-6 (atol 1e-9): sigma², coefficients, model-based SEs, z and p-values,
-QE, the log-likelihood, and the CR2 SEs, t statistics, Satterthwaite df and p-values.
+QE, the log-likelihood, the CR2 SEs, t statistics, Satterthwaite df and p-values, the HTZ
+F, df and p-value, and each prediction with its CR2 SE, Satterthwaite df and prediction
+interval.
 
 Seed: fresh on every run and printed; ``SYNTHESIS_DIFF_SEED=<n>`` repeats a run.
 Size: ``SYNTHESIS_ML_DIFF_N`` data sets (default 100 under ``CI``, else 10: R takes about 1 s per data set).
@@ -48,6 +52,9 @@ from synthesis.meta.multilevel import multilevel_meta_analysis
 from r_oracle import agree, require_r, run_batch  # tests/ is on sys.path
 
 SCRIPT = Path(__file__).parent / "r" / "multilevel.R"
+#: the new moderator rows R's predict gets (columns of the design without the intercept)
+NEWMODS = {"none": None, "x": np.array([[-1.0], [0.0], [1.0]]),
+           "xg": np.array([[0.0, 0.0, 0.0], [1.0, 1.0, 0.0], [-1.0, 0.0, 1.0]])}
 MAX_NEWTON_GAIN = 1e-9  # log-likelihood a Newton step could still gain from our sigma²
 
 
@@ -65,13 +72,15 @@ def generate(rng: np.random.Generator, set_id: int) -> pd.DataFrame:
     sigma_study, sigma_effect = rng.choice([0.0, 0.05, 0.3], 2)
     vi = np.round(rng.uniform(0.01, 0.3, k), 4)
     x = np.round(rng.normal(0, 1, k), 3)
+    g = rng.choice(np.array(["a", "b", "c"]), n_studies)
+    g[:3] = ["a", "b", "c"]  # every level present (a study-level factor)
     yi = (rng.normal(0.3, 0.2) + 0.1 * x + rng.normal(0, np.sqrt(sigma_study), n_studies)[study - 1]
           + rng.normal(0, np.sqrt(sigma_effect), k) + rng.normal(0, np.sqrt(vi)))
     return pd.DataFrame({"set": set_id, "structure": structure, "rho": rho,
                          "method": str(rng.choice(["REML", "ML"], p=[0.75, 0.25])),
-                         "mods": str(rng.choice(["none", "x"])), "study": study,
+                         "mods": str(rng.choice(["none", "x", "xg"])), "study": study,
                          "esid": np.concatenate([np.arange(1, n + 1) for n in sizes]),
-                         "yi": np.round(yi, 4), "vi": vi, "x": x})
+                         "yi": np.round(yi, 4), "vi": vi, "x": x, "g": g[study - 1]})
 
 
 def newton_gain(frame: pd.DataFrame, sigma2: np.ndarray, **kwargs) -> float:
@@ -102,14 +111,23 @@ def newton_gain(frame: pd.DataFrame, sigma2: np.ndarray, **kwargs) -> float:
 def ours(frame: pd.DataFrame, theirs: dict[tuple[str, int], float]) -> dict[tuple[str, int], float]:
     """Our sigma² and log-likelihood, and every other number at metafor's sigma² (module docstring)."""
     spec = frame.iloc[0]
+    moderators = {"none": [], "x": ["x"], "xg": ["x", "g"]}[spec["mods"]]
     kwargs = dict(effect="esid", structure=spec["structure"], rho=spec["rho"], method=spec["method"],
-                  moderators=["x"] if spec["mods"] == "x" else [])
+                  moderators=moderators, categorical=["g"] if "g" in moderators else [])
     free = multilevel_meta_analysis(frame, robust=None, **kwargs)
     at_r = [theirs[("sigma2", 0)], theirs[("sigma2", 1)]]
     model = multilevel_meta_analysis(frame, robust=None, sigma2=at_r, **kwargs)
     robust = multilevel_meta_analysis(frame, sigma2=at_r, **kwargs)
     out: dict[tuple[str, int], float] = {("newton.gain", 0): newton_gain(frame, free.sigma2, **kwargs)}
-    for name, values in (("sigma2", free.sigma2), ("free.logLik", free.ll), ("beta", model.coef),
+    newmods = NEWMODS[spec["mods"]]
+    prediction = robust.predict(newmods).table
+    if robust.p > 1:
+        htz = robust.wald_htz()
+        out.update({("HTZ", 0): htz.F, ("HTZ", 1): htz.df_denom, ("HTZ", 2): htz.pval})
+    for name, values in (("pred", prediction["pred"]), ("pred.se", prediction["se"]),
+                         ("pred.df", prediction["df"]), ("pred.pi.lb", prediction["pi_lb"]),
+                         ("pred.pi.ub", prediction["pi_ub"]),
+                         ("sigma2", free.sigma2), ("free.logLik", free.ll), ("beta", model.coef),
                          ("se", model.se), ("zval", model.stat), ("pval", model.pval), ("QE", model.QE),
                          ("QEp", model.QEp), ("logLik", model.ll), ("CR2.se", robust.se),
                          ("CR2.tval", robust.stat), ("CR2.df", robust.df), ("CR2.pval", robust.pval)):
