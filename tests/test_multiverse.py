@@ -169,6 +169,38 @@ def test_default_grid_and_two_by_two_measures():
     assert analysis.multiverse.size == 3 * 2 * 9 * 2 * 2
 
 
+def test_several_effects_per_study_add_the_dependence_models():
+    """CHE at each rho and the three-level model on every effect size, under each exclusion rule,
+    each equal to its own multilevel_meta_analysis fit (CR2) at 1e-10; the grid's size as implied."""
+    from synthesis.meta.multilevel import multilevel_meta_analysis
+
+    overrides = {"sensitivity.methods": ["DL", "REML"], "sensitivity.rho": [0.3, 0.7],
+                 "sensitivity.randomised": {"column": "scale", "values": ["research"]}}
+    review = load_review("implementation-strategies-illustrative", REPO, overrides)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        analysis = frequentist_analysis(review)
+        add_sensitivity(analysis)
+    mv = analysis.multiverse
+    assert mv.dimensions["dependence"] == ["aggregate", "che", "multilevel"]
+    assert mv.dimensions["rho"] == ["0.3", "0.7", "0"] and mv.dimensions["test"] == ["z", "knha", "CR2"]
+    table = mv.table
+    grid = table[table["dependence"] == "aggregate"]
+    assert len(grid) == 2 * 2 * 2 * 2 * 2 * 2  # rho x design x outliers x methods x tests x bias
+    models = table[table["dependence"] != "aggregate"]
+    assert len(models) == 2 * 3  # design rule x (CHE at two rho + three-level)
+    data = review.data
+    for _, row in models.iterrows():
+        rows = data[data["scale"] == "research"] if row["design"] == "randomised only" else data
+        fit = multilevel_meta_analysis(rows, study="study_id", structure="che", rho=float(row["rho"]))
+        assert row["k"] == fit.n_studies and row["test"] == "CR2" and row["outliers"] == "kept"
+        for ours, theirs in (("estimate", fit.estimate), ("se", fit.se[0]), ("ci_lb", fit.ci_lb[0]),
+                             ("ci_ub", fit.ci_ub[0]), ("pval", fit.pval[0]), ("tau2", sum(fit.sigma2))):
+            assert row[ours] == pytest.approx(theirs, rel=1e-10, abs=1e-12)
+    # the robustness of the answer is judged against the headline's working model (CHE)
+    assert analysis.robustness is not None and analysis.headline()["model"].startswith("correlated")
+
+
 def test_the_sentence_share_equals_the_table():
     review = load_review("practice-facilitation", REPO, {"sensitivity.methods": ["EE", "DL", "REML"]})
     analysis = frequentist_analysis(review)

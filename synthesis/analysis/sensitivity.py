@@ -14,10 +14,18 @@ compares every specification's answer with the headline's:
 The choice that moves the answer most is the one whose levels differ most in
 their share of specifications with the same answer (ties: the largest spread
 of the median estimate on the headline's measure).
+
+Several effects per study: the vectorised grid runs on each study's combined
+effect (``aggregate`` at each within-study correlation), and the dimension
+``dependence`` adds the models fitted on every effect size, CHE at each
+correlation and the three-level model (which assumes correlation 0), with CR2
+inference, under each exclusion rule (:func:`dependent_specifications`).
 """
 from __future__ import annotations
 
+import itertools
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from synthesis.errors import ReviewError
+from synthesis.meta.multilevel import multilevel_meta_analysis
 from synthesis.meta.multiverse import LEAVE_OUT, MultiverseResult, multiverse_analysis
 from synthesis.numbers import percent
 from synthesis.results import Result, jsonable
@@ -41,7 +50,9 @@ CHOICE_NAMES = {
     "small_studies": "leaving out small studies", "outliers": "leaving out outlying studies",
     LEAVE_OUT: "leaving out single studies", "method": "the estimator of between-study variation",
     "test": "the test and interval (normal or Knapp-Hartung)", "bias": "the adjustment for publication bias",
+    "dependence": "the model of several effects per study",
 }
+DEPENDENCE = "dependence"
 TWO_BY_TWO = ("OR", "RR", "RD")
 
 
@@ -150,8 +161,70 @@ def review_multiverse(review: Any, data: pd.DataFrame, *,
                                  level=review.spec.analysis.level, alternative="less" if lower_is_better else "greater",
                                  map=map)
     result.notes = [*notes, *result.notes]
+    if "rho" in set_dimensions:
+        _add_dependent(result, review, rows, rules)
     result.seconds = time.perf_counter() - start  # type: ignore[attr-defined]
     return result
+
+
+def dependent_specifications(review: Any, studies: pd.DataFrame, rules: dict[str, Any]) -> pd.DataFrame:
+    """The CHE (each ``sensitivity.rho``) and three-level fits on every effect size, under each exclusion rule.
+
+    ``studies`` are the combined rows (one per study, with the study id column) that
+    the exclusion rules' masks refer to. One row per specification with the
+    multiverse's columns: CR2 estimate, SE, interval and p-value; ``tau2`` is
+    ``sum(sigma2)``; ``k`` counts studies.
+    """
+    from synthesis.analysis.dependence import _model_settings
+
+    spec = review.spec
+    cluster = _spec_get(spec, "data.study_id")
+    measure = spec.effect.measure
+    models = [("che", rho) for rho in spec.sensitivity.rho] + [("multilevel", 0.0)]
+    ids = studies[cluster].to_numpy()
+    rows = []
+    for combo in itertools.product(*[(rule[0], rule[1]) for rule in rules.values()]):
+        keep = np.ones(len(ids), dtype=bool)
+        for (name, rule), choice in zip(rules.items(), combo):
+            if choice == rule[1]:
+                keep &= np.asarray(rule[2], dtype=bool)
+        effects = review.data[review.data[cluster].isin(set(ids[keep]))]
+        for dependence, rho in models:
+            settings = _model_settings(spec, dependence) | {"rho": rho}
+            row = {"measure": measure, "rho": f"{rho:g}", **dict(zip(rules, combo)), DEPENDENCE: dependence,
+                   "method": settings["method"], "test": "CR2", "bias": "none"}
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    fit = multilevel_meta_analysis(effects, **settings)
+            except ValueError as exc:  # e.g. too few studies left, or one effect per study
+                rows.append(row | {"k": int(keep.sum()), "status": f"not fitted: {exc}"})
+                continue
+            rows.append(row | {"k": fit.n_studies, "estimate": fit.estimate, "se": float(fit.se[0]),
+                               "ci_lb": float(fit.ci_lb[0]), "ci_ub": float(fit.ci_ub[0]),
+                               "pval": float(fit.pval[0]), "tau2": float(np.sum(fit.sigma2)), "status": "ok"})
+    return pd.DataFrame(rows)
+
+
+def _add_dependent(result: MultiverseResult, review: Any, studies: pd.DataFrame, rules: dict[str, Any]) -> None:
+    """Append :func:`dependent_specifications` to the grid as the levels ``che`` and ``multilevel`` of ``dependence``."""
+    extra = dependent_specifications(review, studies, rules)
+    table = result.table.assign(**{DEPENDENCE: "aggregate"})
+    for name, levels in result.dimensions.items():  # single-level choices (outliers kept, no study left out)
+        if name not in extra.columns:
+            extra[name] = "kept" if name == "outliers" else "none" if name == LEAVE_OUT else levels[0]
+    columns = list(table.columns)
+    columns.insert(columns.index("method"), columns.pop(columns.index(DEPENDENCE)))
+    result.table = pd.concat([table[columns], extra[[c for c in columns if c in extra.columns]]], ignore_index=True)
+    dims = dict(result.dimensions)
+    for name in ("rho", "method", "test"):
+        dims[name] = list(dict.fromkeys([*dims[name], *extra[name]]))
+    dims[DEPENDENCE] = ["aggregate", "che", "multilevel"]
+    result.dimensions = dims
+    result.notes.append("With several effects per study, the grid combines each study's effects into one "
+                        "(at each correlation); the CHE and three-level models on every effect size, with "
+                        "CR2 robust inference, are added under each exclusion rule (no outlier or single-study "
+                        "exclusions, no publication-bias adjustment).")
 
 
 @dataclass(repr=False)
@@ -270,8 +343,8 @@ def add_sensitivity(analysis: Any, *,
     if multiverse is None or not len(multiverse.fitted):
         analysis.robustness = None
         return
-    meta = analysis.meta
-    analysis.robustness = robustness(multiverse, estimate=meta.estimate, ci_lb=meta.ci_lb, ci_ub=meta.ci_ub,
+    head = analysis.headline()  # the working model's with several effects per study
+    analysis.robustness = robustness(multiverse, estimate=head["estimate"], ci_lb=head["ci_lb"], ci_ub=head["ci_ub"],
                                      measure=analysis.spec.effect.measure, mid=_spec_get(analysis.spec, "decision.mid"))
 
 
