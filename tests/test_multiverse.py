@@ -201,6 +201,30 @@ def test_several_effects_per_study_add_the_dependence_models():
     assert analysis.robustness is not None and analysis.headline()["model"].startswith("correlated")
 
 
+def test_the_exact_bayesian_model_under_each_prior_equals_its_own_posterior():
+    from synthesis.analysis.review_analysis import bayesian_analysis
+    from synthesis.bayes.exact import random_effects_exact
+
+    review = load_review("writing-to-learn", REPO, {"sensitivity.methods": ["REML"], "sensitivity.tests": ["z"],
+                                                    "sensitivity.bias": ["none"], "sensitivity.outliers": False})
+    analysis = frequentist_analysis(review)
+    analysis.bayes, _ = bayesian_analysis(review, analysis.meta)
+    add_sensitivity(analysis)
+    table = analysis.multiverse.table
+    bayes = table[table["test"] == "posterior"]
+    spec = review.spec.bayes
+    assert spec.tau_prior == "half_normal" and len(table) == 1 + 4
+    assert bayes["method"].tolist() == ["Bayes: as specified", "Bayes: vague mean", "Bayes: heterogeneity halved",
+                                        "Bayes: heterogeneity doubled"]
+    for (_, row), (mu_sd, tau_scale) in zip(bayes.iterrows(), [(1, 1), (10, 1), (1, 0.5), (1, 2)]):
+        post = random_effects_exact(analysis.meta.yi, analysis.meta.vi, mu_sd=spec.mu_sd * mu_sd,
+                                    tau_scale=spec.tau_scale * tau_scale).summary()
+        assert [row["estimate"], row["ci_lb"], row["ci_ub"], row["tau2"]] == pytest.approx(
+            [post.loc["mu", "mean"], post.loc["mu", "ci_lb"], post.loc["mu", "ci_ub"], post.loc["tau2", "mean"]],
+            rel=1e-10)
+    assert any("Bayesian model" in note for note in analysis.multiverse.notes)
+
+
 def test_the_sentence_share_equals_the_table():
     review = load_review("practice-facilitation", REPO, {"sensitivity.methods": ["EE", "DL", "REML"]})
     analysis = frequentist_analysis(review)

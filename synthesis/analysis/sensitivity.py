@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,12 +130,14 @@ def _exclusions(review: Any, data: pd.DataFrame) -> tuple[dict[str, Any], list[s
 
 
 def review_multiverse(review: Any, data: pd.DataFrame, *,
-                      map: Callable[[Callable[[Any], Any], list[Any]], Iterable[Any]] | None = None
-                      ) -> MultiverseResult | None:
+                      map: Callable[[Callable[[Any], Any], list[Any]], Iterable[Any]] | None = None,
+                      priors: dict[str, Any] | None = None) -> MultiverseResult | None:
     """The review's sensitivity multiverse (None when ``sensitivity.enabled`` is false).
 
     ``data`` are the rows of the frequentist analyses (one per study). ``map`` is
     passed on for the per-subset publication-bias fits (default: in process).
+    ``priors`` (``mu_sd``, ``tau_prior``, ``tau_scale``): add the exact Bayesian model
+    under the review's and alternative priors (:func:`bayesian_specifications`).
 
     Examples
     --------
@@ -163,8 +165,87 @@ def review_multiverse(review: Any, data: pd.DataFrame, *,
     result.notes = [*notes, *result.notes]
     if "rho" in set_dimensions:
         _add_dependent(result, review, rows, rules)
+    if priors is not None:
+        if len(rows) > BAYES_SPECIFICATIONS_CAP:
+            result.notes.append(f"The Bayesian posterior under other priors was not computed for each choice "
+                                f"above {BAYES_SPECIFICATIONS_CAP:,} studies.")
+        else:
+            _append(result, bayesian_specifications(sets, set_dimensions, rules, priors, review.spec.analysis.level),
+                    {DEPENDENCE: "aggregate"})
+            result.notes.append("The exact Bayesian model is included as four estimators (method \"Bayes: ...\"): "
+                                "the review's priors, a vague prior on the mean (SD x10)"
+                                + (" and the heterogeneity prior's scale halved and doubled" if
+                                   priors["tau_prior"] in ("half_normal", "half_cauchy") else "")
+                                + "; the posterior mean and credible interval under each exclusion rule.")
     result.seconds = time.perf_counter() - start  # type: ignore[attr-defined]
     return result
+
+
+def _rule_subsets(rules: dict[str, Any], n: int) -> Iterable[tuple[dict[str, str], np.ndarray]]:
+    """Every combination of the exclusion rules' levels and the studies it keeps (of ``n``)."""
+    for combo in itertools.product(*[(rule[0], rule[1]) for rule in rules.values()]):
+        keep = np.ones(n, dtype=bool)
+        for (name, rule), choice in zip(rules.items(), combo):
+            if choice == rule[1]:
+                keep &= np.asarray(rule[2], dtype=bool)
+        yield dict(zip(rules, combo)), keep
+
+
+#: the priors of the exact Bayesian model the multiverse compares (method "Bayes: <label>")
+PRIOR_ALTERNATIVES = {"as specified": {}, "vague mean": {"mu_sd": 10.0},
+                      "heterogeneity halved": {"tau_scale": 0.5}, "heterogeneity doubled": {"tau_scale": 2.0}}
+#: the exact posterior of every subset is skipped above this many studies (0.5 s each at 10,000)
+BAYES_SPECIFICATIONS_CAP = 5_000
+
+
+def bayesian_specifications(sets: dict[Any, tuple[np.ndarray, np.ndarray]], set_dimensions: Sequence[str],
+                            rules: dict[str, Any], priors: dict[str, Any], level: float) -> pd.DataFrame:
+    """The exact random-effects posterior (:func:`synthesis.bayes.random_effects_exact`) of each effect
+    set under each exclusion rule, with the review's prior and :data:`PRIOR_ALTERNATIVES`.
+
+    ``priors``: ``mu_sd``, ``tau_prior``, ``tau_scale`` as the review gives them. The
+    alternatives multiply ``mu_sd`` or ``tau_scale`` (a scale prior only: half-normal or
+    half-Cauchy). Rows: method ``Bayes: <label>``, test ``posterior``; ``estimate`` is the
+    posterior mean of mu, ``ci_lb``/``ci_ub`` its equal-tailed credible interval, ``se``
+    its posterior SD, ``tau2`` the posterior mean of tau², ``pval`` NaN.
+    """
+    from synthesis.bayes.exact import random_effects_exact
+
+    scaled = priors["tau_prior"] in ("half_normal", "half_cauchy")
+    rows = []
+    for key, (y, v) in sets.items():
+        levels = dict(zip(set_dimensions, map(str, key if isinstance(key, tuple) else (key,))))
+        for combo, keep in _rule_subsets(rules, len(y)):
+            for label, change in PRIOR_ALTERNATIVES.items():
+                if "tau_scale" in change and not scaled:
+                    continue
+                args = {"mu_sd": priors["mu_sd"] * change.get("mu_sd", 1.0), "tau_prior": priors["tau_prior"],
+                        "tau_scale": priors["tau_scale"] * change.get("tau_scale", 1.0)}
+                row = {**levels, **combo, "method": f"Bayes: {label}", "test": "posterior", "bias": "none",
+                       "k": int(keep.sum())}
+                try:
+                    post = random_effects_exact(y[keep], v[keep], level=level, **args).summary()
+                except ValueError as exc:
+                    rows.append(row | {"status": f"not fitted: {exc}"})
+                    continue
+                rows.append(row | {"estimate": post.loc["mu", "mean"], "se": post.loc["mu", "sd"],
+                                   "ci_lb": post.loc["mu", "ci_lb"], "ci_ub": post.loc["mu", "ci_ub"],
+                                   "pval": np.nan, "tau2": post.loc["tau2", "mean"], "status": "ok"})
+    return pd.DataFrame(rows)
+
+
+def _append(result: MultiverseResult, extra: pd.DataFrame, defaults: dict[str, str] | None = None) -> None:
+    """Append rows fitted outside the grid; choices they do not vary take the grid's first level
+    (outliers kept, no study left out), and new levels join the dimensions."""
+    extra = extra.copy()
+    for name, levels in result.dimensions.items():
+        if name not in extra.columns:
+            extra[name] = (defaults or {}).get(name, "kept" if name == "outliers" else
+                                               "none" if name == LEAVE_OUT else levels[0])
+    columns = list(result.table.columns)
+    result.table = pd.concat([result.table, extra[[c for c in columns if c in extra.columns]]], ignore_index=True)
+    result.dimensions = {name: list(dict.fromkeys([*levels, *extra[name]]))
+                         for name, levels in result.dimensions.items()}
 
 
 def dependent_specifications(review: Any, studies: pd.DataFrame, rules: dict[str, Any]) -> pd.DataFrame:
@@ -183,15 +264,11 @@ def dependent_specifications(review: Any, studies: pd.DataFrame, rules: dict[str
     models = [("che", rho) for rho in spec.sensitivity.rho] + [("multilevel", 0.0)]
     ids = studies[cluster].to_numpy()
     rows = []
-    for combo in itertools.product(*[(rule[0], rule[1]) for rule in rules.values()]):
-        keep = np.ones(len(ids), dtype=bool)
-        for (name, rule), choice in zip(rules.items(), combo):
-            if choice == rule[1]:
-                keep &= np.asarray(rule[2], dtype=bool)
+    for combo, keep in _rule_subsets(rules, len(ids)):
         effects = review.data[review.data[cluster].isin(set(ids[keep]))]
         for dependence, rho in models:
             settings = _model_settings(spec, dependence) | {"rho": rho}
-            row = {"measure": measure, "rho": f"{rho:g}", **dict(zip(rules, combo)), DEPENDENCE: dependence,
+            row = {"measure": measure, "rho": f"{rho:g}", **combo, DEPENDENCE: dependence,
                    "method": settings["method"], "test": "CR2", "bias": "none"}
             try:
                 with warnings.catch_warnings():
@@ -208,19 +285,15 @@ def dependent_specifications(review: Any, studies: pd.DataFrame, rules: dict[str
 
 def _add_dependent(result: MultiverseResult, review: Any, studies: pd.DataFrame, rules: dict[str, Any]) -> None:
     """Append :func:`dependent_specifications` to the grid as the levels ``che`` and ``multilevel`` of ``dependence``."""
-    extra = dependent_specifications(review, studies, rules)
-    table = result.table.assign(**{DEPENDENCE: "aggregate"})
-    for name, levels in result.dimensions.items():  # single-level choices (outliers kept, no study left out)
-        if name not in extra.columns:
-            extra[name] = "kept" if name == "outliers" else "none" if name == LEAVE_OUT else levels[0]
-    columns = list(table.columns)
-    columns.insert(columns.index("method"), columns.pop(columns.index(DEPENDENCE)))
-    result.table = pd.concat([table[columns], extra[[c for c in columns if c in extra.columns]]], ignore_index=True)
-    dims = dict(result.dimensions)
-    for name in ("rho", "method", "test"):
-        dims[name] = list(dict.fromkeys([*dims[name], *extra[name]]))
-    dims[DEPENDENCE] = ["aggregate", "che", "multilevel"]
-    result.dimensions = dims
+    columns = list(result.table.columns)
+    columns.insert(columns.index("method"), DEPENDENCE)
+    result.table = result.table.assign(**{DEPENDENCE: "aggregate"})[columns]
+    result.dimensions = {**{k: v for k, v in result.dimensions.items() if k in ("measure", "rho")},
+                         **{k: v for k, v in result.dimensions.items() if k not in ("measure", "rho", "method",
+                                                                                    "test", "bias")},
+                         DEPENDENCE: ["aggregate"],
+                         **{k: result.dimensions[k] for k in ("method", "test", "bias")}}
+    _append(result, dependent_specifications(review, studies, rules))
     result.notes.append("With several effects per study, the grid combines each study's effects into one "
                         "(at each correlation); the CHE and three-level models on every effect size, with "
                         "CR2 robust inference, are added under each exclusion rule (no outlier or single-study "
@@ -338,7 +411,12 @@ def robustness(multiverse: MultiverseResult, *, estimate: float, ci_lb: float, c
 def add_sensitivity(analysis: Any, *,
                     map: Callable[[Callable[[Any], Any], list[Any]], Iterable[Any]] | None = None) -> None:
     """Run the review's multiverse and its robustness summary into ``analysis`` (fields ``multiverse``, ``robustness``)."""
-    multiverse = review_multiverse(analysis.review, analysis.data, map=map)
+    bayes = getattr(analysis, "bayes", None)
+    exact = bayes is not None and hasattr(bayes, "tau_cdf")  # the exact posterior (one strategy)
+    spec_bayes = analysis.spec.bayes
+    priors = ({"mu_sd": spec_bayes.mu_sd, "tau_prior": spec_bayes.tau_prior, "tau_scale": spec_bayes.tau_scale}
+              if exact else None)
+    multiverse = review_multiverse(analysis.review, analysis.data, map=map, priors=priors)
     analysis.multiverse = multiverse
     if multiverse is None or not len(multiverse.fitted):
         analysis.robustness = None
