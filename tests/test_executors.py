@@ -161,6 +161,26 @@ def test_dask_cluster_publishes_what_the_local_run_publishes(fixture_project, cl
     assert "alpha: up to date (v1" in done.stdout and "heavy: []" in done.stdout, done.stdout
 
 
+def test_a_sensitivity_grid_on_the_cluster_equals_the_grid_in_process(cluster, monkeypatch):
+    """grid_map(): the notebook's per-subset publication-bias fits go to the run's cluster."""
+    import warnings
+
+    from synthesis.analysis.review_analysis import frequentist_analysis
+    from synthesis.analysis.sensitivity import review_multiverse
+    from synthesis.pipeline.executors import SCHEDULER_VARIABLE, grid_map
+    from synthesis.review.loader import load_review
+
+    review = load_review("writing-to-learn", REPO, {"sensitivity.methods": ["DL", "REML"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = frequentist_analysis(review).data
+        here = review_multiverse(review, data)
+        monkeypatch.setenv(SCHEDULER_VARIABLE, cluster)
+        there = review_multiverse(review, data, map=grid_map())
+    assert (here.table["bias"] == "trimfill").sum() > 0
+    assert here.table.equals(there.table)
+
+
 def test_progress_redraws_elapsed_and_ignores_late_stages():
     out, now = Tty(), [0.0]
     progress = Progress(out, clock=lambda: now[0])

@@ -468,7 +468,8 @@ def rate_and_answer(analysis: ReviewAnalysis) -> None:
 
 def analyse_review(review_id: str, project_dir: str | Path = ".",
                    overrides: dict[str, Any] | None = None, *,
-                   case_diagnostics_limit: int | None = CASE_DIAGNOSTICS_CAP) -> ReviewAnalysis:
+                   case_diagnostics_limit: int | None = CASE_DIAGNOSTICS_CAP,
+                   map: Any = None) -> ReviewAnalysis:
     """Run every analysis of one review through the library.
 
     Parameters
@@ -482,6 +483,9 @@ def analyse_review(review_id: str, project_dir: str | Path = ".",
     case_diagnostics_limit : int or None
         Influence, leave-one-out and Begg's test only up to this many studies
         (:data:`CASE_DIAGNOSTICS_CAP`; the page says when they were left out); None: at any k.
+    map : callable, optional
+        ``map(function, tasks)`` for the sensitivity grid's per-subset fits (default: in
+        this process; :func:`synthesis.pipeline.executors.grid_map` gives the run's Dask cluster).
 
     Returns
     -------
@@ -502,5 +506,5 @@ def analyse_review(review_id: str, project_dir: str | Path = ".",
     rate_and_answer(analysis)
     from synthesis.analysis.sensitivity import add_sensitivity
 
-    add_sensitivity(analysis)
+    add_sensitivity(analysis, map=map)
     return analysis

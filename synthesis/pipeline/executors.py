@@ -3,7 +3,9 @@
 One interface for the three (:func:`open_executor`), one loop over it
 (:func:`run_tasks`: results as they complete, stage updates from the workers
 on the way) and one plain function for callers that only want the results
-(:func:`map_tasks`, also meant for sensitivity grids too big for one process).
+(:func:`map_tasks`, also meant for sensitivity grids too big for one process:
+:func:`grid_map` is what a review's notebook passes to the analysis, the cluster
+``synthesis run --scheduler`` names, or None to stay in the kernel's process).
 
 A task is a picklable, module-level function of one picklable item; on a Dask
 cluster it is sent with cloudpickle by reference, so the worker must be able
@@ -371,6 +373,30 @@ def run_tasks(fn: Callable[[Any], Any], items: Iterable[Any], keys: Iterable[str
                     yield TaskDone(index, keys[index], None, exc)
     finally:
         executor.close()
+
+
+#: the environment variable through which a run tells the notebook's kernel its Dask scheduler
+SCHEDULER_VARIABLE = "SYNTHESIS_SCHEDULER"
+
+
+def grid_map(environ: Any = None) -> Callable[[Callable[[Any], Any], list[Any]], list[Any]] | None:
+    """The ``map`` for a sensitivity grid's per-subset fits: on the run's Dask cluster, or None (in process).
+
+    ``synthesis run --scheduler ADDRESS`` sets :data:`SCHEDULER_VARIABLE` for the
+    notebook's kernel; the review's grid then sends its publication-bias fits to the
+    same cluster (``synthesis.analysis.analyse_review(..., map=grid_map())``).
+
+    Examples
+    --------
+    >>> grid_map({}) is None
+    True
+    >>> grid_map({"SYNTHESIS_SCHEDULER": "tcp://10.0.0.5:8786"}).keywords
+    {'scheduler': 'tcp://10.0.0.5:8786'}
+    """
+    import functools
+
+    address = (os.environ if environ is None else environ).get(SCHEDULER_VARIABLE)
+    return functools.partial(map_tasks, scheduler=address) if address else None
 
 
 def map_tasks(fn: Callable[[Any], Any], items: Iterable[Any], *, jobs: int | None = None,
