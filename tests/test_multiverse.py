@@ -241,6 +241,39 @@ def test_the_sentence_share_equals_the_table():
     assert analysis.results()["sensitivity"]["share_same"] == pytest.approx(same.mean())
 
 
+@pytest.mark.parametrize("review_id, mid", [("practice-facilitation", 0.35), ("writing-to-learn", None)])
+def test_the_wording_share_equals_the_answers_each_specification_would_get(review_id, mid):
+    """Each specification's answer by the public rules (rate_imprecision, plain_language_answer),
+    the other GRADE domains as the review rated them, compared with the page's answer."""
+    from synthesis.analysis import analyse_review
+    from synthesis.grading.certainty import rate_imprecision
+    from synthesis.grading.rating import LEVELS
+    from synthesis.grading.wording import direction_of_effect, is_plural, plain_language_answer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = analyse_review(review_id, REPO, {"sensitivity.methods": ["EE", "DL", "REML", "PM"]}
+                           | ({"decision.mid": mid} if mid else {}))
+    spec, certainty = a.spec, a.certainty
+    n_column = spec.certainty.sample_size_column
+    total_n = float(pd.to_numeric(a.review.data[n_column]).sum()) if n_column else None
+    others = sum(d.levels for d in certainty.downgrades if d.domain != "imprecision")
+    table = a.multiverse.fitted
+    same = []
+    for _, row in table[table["measure"] == spec.effect.measure].iterrows():
+        imprecision = rate_imprecision(row["ci_lb"], row["ci_ub"], estimate=row["estimate"], mid=spec.decision.mid,
+                                       direction=spec.effect.direction, total_n=total_n).levels
+        level = LEVELS[min(LEVELS.index(certainty.start) + others + imprecision, 3)]
+        effect = direction_of_effect(row["estimate"], mid=spec.decision.mid)
+        answer = plain_language_answer(level, spec.question.intervention, spec.question.outcome, effect,
+                                       beneficial=(effect == "increase") == (spec.effect.direction == "higher_is_better"),
+                                       plural=is_plural(spec.question.intervention, spec.question.plural))
+        same.append(answer == a.answer)
+    assert a.robustness.share_wording == pytest.approx(np.mean(same))
+    assert mid is None or 0 < np.mean(same) < 1  # an MID of 0.35: some analyses would read "may improve"
+    assert f"stays the same in {percent(100 * np.mean(same))}" in robustness_sentence(a)
+
+
 def test_a_missing_column_is_one_clear_line():
     """Refused when the review is read (so ``validate`` says it too), before any analysis."""
     with pytest.raises(ReviewError, match=r"column 'desgn' \(named in review.yaml as sensitivity.randomised.column\) "

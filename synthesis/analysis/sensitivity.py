@@ -9,7 +9,13 @@ compares every specification's answer with the headline's:
 * the *answer*: the same direction and the same verdict on whether the
   interval excludes no effect (a scale-free criterion, so that OR, RR and RD
   can be compared);
-* *beyond the MID*: on the headline's own measure only (the MID is on its scale).
+* *beyond the MID*: on the headline's own measure only (the MID is on its scale);
+* the *GRADE wording* (on the headline's measure): the plain-language answer a
+  specification would get, with the certainty rating's imprecision recomputed
+  from its interval (:func:`synthesis.grading.certainty.crossed_thresholds`) and
+  every other domain as the review rated it, and its effect category (an effect,
+  or little or no difference below the MID); with very low certainty every
+  specification reads "it is unclear", :func:`same_wording`.
 
 The choice that moves the answer most is the one whose levels differ most in
 their share of specifications with the same answer (ties: the largest spread
@@ -300,6 +306,39 @@ def _add_dependent(result: MultiverseResult, review: Any, studies: pd.DataFrame,
                         "exclusions, no publication-bias adjustment).")
 
 
+def same_wording(table: pd.DataFrame, certainty: Any, *, estimate: float, ci_lb: float, ci_ub: float,
+                 mid: float | None, direction: str) -> pd.Series:
+    """Whether each specification gets the headline's GRADE wording (see the module docstring).
+
+    Examples
+    --------
+    >>> from synthesis.grading.rating import Certainty, Downgrade
+    >>> c = Certainty("moderate", (Downgrade("imprecision", 1, ""),), "", "high")
+    >>> t = pd.DataFrame({"estimate": [0.3, 0.05, 0.3], "ci_lb": [0.05, -0.1, 0.15], "ci_ub": [0.55, 0.2, 0.45]})
+    >>> same_wording(t, c, estimate=0.3, ci_lb=0.05, ci_ub=0.55, mid=0.1, direction="higher_is_better").tolist()
+    [True, False, False]
+    """
+    from synthesis.grading.certainty import crossed_thresholds
+    from synthesis.grading.rating import LEVELS
+
+    def category(values: np.ndarray) -> np.ndarray:  # as grading.wording.direction_of_effect
+        small = (np.abs(values) < abs(mid)) if mid else np.zeros(values.shape, dtype=bool)
+        return np.where(small | (values == 0), 0, np.sign(values))
+
+    imprecision = sum(d.levels for d in certainty.downgrades if d.domain == "imprecision")
+    others = sum(d.levels for d in certainty.downgrades) - imprecision
+    # a headline interval crossing nothing, rated down for imprecision: the optimal information size
+    ois = int(imprecision > 0 and crossed_thresholds(estimate, ci_lb, ci_ub, mid=mid, direction=direction) == 0)
+    crossed = crossed_thresholds(table["estimate"], table["ci_lb"], table["ci_ub"], mid=mid, direction=direction)
+    index = np.minimum(LEVELS.index(certainty.start) + others + np.where(crossed > 0, crossed, ois), len(LEVELS) - 1)
+    very_low = index == len(LEVELS) - 1
+    same_level = index == LEVELS.index(certainty.level)
+    if certainty.level == "very low":
+        return pd.Series(very_low, index=table.index)
+    same = same_level & (category(table["estimate"].to_numpy(float)) == category(np.array([estimate]))[0])
+    return pd.Series(same, index=table.index)
+
+
 @dataclass(repr=False)
 class Robustness(Result):
     """How often the specifications of a multiverse give the headline's answer (:func:`robustness`)."""
@@ -309,6 +348,7 @@ class Robustness(Result):
     share_direction: float
     share_same: float
     share_mid: float | None
+    share_wording: float | None
     moved_most: str | None
     moved_levels: list[dict[str, Any]]
     by_choice: pd.DataFrame
@@ -323,6 +363,7 @@ class Robustness(Result):
     def to_dict(self) -> dict[str, Any]:
         return jsonable({"size": self.size, "fitted": self.fitted, "share_direction": self.share_direction,
                          "share_same": self.share_same, "share_mid": self.share_mid,
+                         "share_wording": self.share_wording,
                          "moved_most": self.moved_most, "moved_levels": self.moved_levels,
                          "headline_clear": self.headline_clear, "notes": self.notes})
 
@@ -331,7 +372,7 @@ class Robustness(Result):
 
         Examples
         --------
-        >>> r = Robustness(1296, 1296, 0.97, 0.94, None, "method", [{"level": "EE", "share_same": 0.8},
+        >>> r = Robustness(1296, 1296, 0.97, 0.94, None, None, "method", [{"level": "EE", "share_same": 0.8},
         ...                {"level": "DL", "share_same": 1.0}], pd.DataFrame(), True)
         >>> r.sentence("the programmes", "reoffending", "still reduce")
         'In 94% of 1,296 reasonable ways of analysing these studies the programmes still reduce reoffending; the choice that moves the answer most is the estimator of between-study variation (80% with EE, 100% with DL).'
@@ -354,8 +395,10 @@ class Robustness(Result):
 
 
 def robustness(multiverse: MultiverseResult, *, estimate: float, ci_lb: float, ci_ub: float, measure: str,
-               mid: float | None = None) -> Robustness:
+               mid: float | None = None, certainty: Any = None, direction: str = "higher_is_better") -> Robustness:
     """Compare every fitted specification's answer with the headline's (see the module docstring).
+
+    ``certainty`` (the review's GRADE rating) adds the share with the same wording.
 
     Examples
     --------
@@ -376,6 +419,10 @@ def robustness(multiverse: MultiverseResult, *, estimate: float, ci_lb: float, c
     share_mid = None
     if mid is not None and own.any():
         share_mid = float(((sign * table.loc[own, "estimate"]) >= mid).mean())
+    share_wording = None
+    if certainty is not None and own.any():
+        share_wording = float(same_wording(table[own], certainty, estimate=estimate, ci_lb=ci_lb, ci_ub=ci_ub,
+                                           mid=mid, direction=direction).mean())
     rows, spreads = [], {}
     for name, levels in multiverse.dimensions.items():
         if len(levels) < 2:
@@ -404,6 +451,7 @@ def robustness(multiverse: MultiverseResult, *, estimate: float, ci_lb: float, c
     return Robustness(size=multiverse.size, fitted=n,
                       share_direction=float(table["same_direction"].mean()) if n else float("nan"),
                       share_same=float(table["same_answer"].mean()) if n else float("nan"), share_mid=share_mid,
+                      share_wording=share_wording,
                       moved_most=moved, moved_levels=moved_levels, by_choice=by_choice.set_index(["choice", "level"]),
                       headline_clear=clear, notes=list(multiverse.notes))
 
@@ -423,7 +471,9 @@ def add_sensitivity(analysis: Any, *,
         return
     head = analysis.headline()  # the working model's with several effects per study
     analysis.robustness = robustness(multiverse, estimate=head["estimate"], ci_lb=head["ci_lb"], ci_ub=head["ci_ub"],
-                                     measure=analysis.spec.effect.measure, mid=_spec_get(analysis.spec, "decision.mid"))
+                                     measure=analysis.spec.effect.measure, mid=_spec_get(analysis.spec, "decision.mid"),
+                                     certainty=getattr(analysis, "certainty", None),
+                                     direction=_spec_get(analysis.spec, "effect.direction", "higher_is_better"))
 
 
 def robustness_sentence(analysis: Any) -> str:
@@ -443,4 +493,8 @@ def robustness_sentence(analysis: Any) -> str:
     else:
         verb = "still improve" if beneficial else "still worsen"
     verb += "" if plural else "s"
-    return result.sentence(intervention, spec.question.outcome, verb)
+    sentence = result.sentence(intervention, spec.question.outcome, verb)
+    if result.share_wording is not None:
+        sentence += (f" The wording of the answer above stays the same in {percent(100 * result.share_wording)} "
+                     f"of the analyses on the {spec.effect.measure} scale (each with its own imprecision rating).")
+    return sentence

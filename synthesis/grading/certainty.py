@@ -184,6 +184,31 @@ def _zones(lo: float, hi: float, m: float) -> tuple[str, str]:
     return zone(lo), zone(hi)
 
 
+def crossed_thresholds(estimate: Any, ci_lb: Any, ci_ub: Any, *, mid: float | None = None,
+                       direction: str = "higher_is_better") -> np.ndarray:
+    """How many of the imprecision rule's thresholds each interval crosses, at most 2 (vectorised).
+
+    The thresholds are 0 and +/- the MID, or only +/- the MID when |estimate| < MID
+    (a statement of little or no difference), or only 0 without a MID (the module
+    docstring's rule; :func:`rate_imprecision` rates down by this many levels).
+
+    Examples
+    --------
+    >>> crossed_thresholds([0.2, 0.3], [-0.05, 0.15], [0.45, 0.45], mid=0.1).tolist()
+    [2, 0]
+    """
+    est, lo, hi = (np.asarray(x, dtype=float) for x in (estimate, ci_lb, ci_ub))
+    orient(0.0, 0.0, 0.0, direction)  # checks the direction
+    if direction == "lower_is_better":
+        est, lo, hi = -est, -hi, -lo
+    m = abs(float(mid)) if _finite(mid) and float(mid) != 0 else 0.0
+    zero = (lo < 0) & (0 < hi)
+    if m == 0:
+        return zero.astype(int)
+    crossed = ((lo < -m) & (-m < hi)).astype(int) + ((lo < m) & (m < hi)) + (zero & ~(np.abs(est) < m))
+    return np.minimum(crossed, 2)
+
+
 def rate_imprecision(ci_lb: float, ci_ub: float, *, estimate: float | None = None,
                      mid: float | None = None, direction: str = "higher_is_better",
                      total_n: float | None = None, total_events: float | None = None,
@@ -213,14 +238,7 @@ def rate_imprecision(ci_lb: float, ci_ub: float, *, estimate: float | None = Non
     m = abs(float(mid)) if _finite(mid) and float(mid) != 0 else 0.0
     ci_text = (f"{level_percent(level)} confidence interval "
                f"({interval(ci_lb, ci_ub, transform=back_transform(measure))})")
-    if m > 0 and abs(b) < m:
-        thresholds = [-m, m]
-    elif m > 0:
-        thresholds = [-m, 0.0, m]
-    else:
-        thresholds = [0.0]
-    crossed = sum(lo < t < hi for t in thresholds)
-    levels = min(crossed, 2)
+    levels = int(crossed_thresholds(est, ci_lb, ci_ub, mid=mid, direction=direction))
     if levels:
         first, last = _zones(lo, hi, m)
         return Downgrade("imprecision", levels, f"The {ci_text} is compatible with both {first} and "

@@ -13,7 +13,7 @@ __all__ = ["robustness"]
 #: the choices as labelled on the figure (short)
 FIGURE_NAMES = {"measure": "Measure", "rho": "Correlation within study", "risk_of_bias": "Risk of bias",
                 "design": "Design", "small_studies": "Study size", "outliers": "Outliers", "left_out": "Leave out",
-                "method": "tau² estimator", "test": "Test", "bias": "Publication bias"}
+                "method": "Estimator", "test": "Test", "bias": "Publication bias", "dependence": "Dependence model"}
 
 
 def robustness(a: Any) -> Fragment:
