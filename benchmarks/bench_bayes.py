@@ -124,7 +124,9 @@ def header(what: str) -> None:
 def fresh_process(cache_dir: Path) -> dict:
     """One fresh interpreter: first fit, same-process fit, prior sensitivity (module docstring)."""
     code = FRESH.format(moderators=MODERATORS, review=str(REVIEW))
-    env = dict(os.environ, SYNTHESIS_CACHE_DIR=str(cache_dir),
+    # PYTHONHASHSEED=0 as in the pipeline's kernel: PyTensor's rewrites order commutative
+    # operands by hash, so with a random hash seed the graph (and its cache key) has a few variants
+    env = dict(os.environ, SYNTHESIS_CACHE_DIR=str(cache_dir), PYTHONHASHSEED="0",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

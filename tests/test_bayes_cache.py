@@ -55,3 +55,28 @@ def test_cache_can_be_switched_off(monkeypatch):
     monkeypatch.delenv("SYNTHESIS_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", "/tmp/xdg")
     assert str(compile_cache.cache_root()) == "/tmp/xdg/synthesis"
+
+
+def test_the_key_of_a_keyed_model_is_the_same_in_every_fresh_process():
+    """PyTensor prints the strategy model as one of a few equivalent graphs from process to process
+    (operand order by object identity); the disk key of a model with a structural key must not follow."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import warnings; warnings.simplefilter('ignore')\n"
+            "from synthesis.review.loader import load_review\n"
+            "from synthesis.analysis.review_analysis import frequentist_analysis\n"
+            "import synthesis.bayes.strategy_spec as ss\n"
+            "from synthesis.bayes.compile_cache import structure_key\n"
+            "def show(key, build, data, settings):\n"
+            "    print('KEY', structure_key(build(), key)); raise SystemExit(0)\n"
+            "ss.sample = show\n"
+            "from synthesis.analysis.review_analysis import bayesian_analysis\n"
+            "r = load_review('implementation-strategies-illustrative', '.')\n"
+            "bayesian_analysis(r, frequentist_analysis(r).meta)\n")
+    root = Path(__file__).resolve().parents[1]
+    keys = {line for _ in range(3)
+            for line in subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                       cwd=root).stdout.splitlines() if line.startswith("KEY")}
+    assert len(keys) == 1, keys

@@ -8,14 +8,24 @@ process: its index key hashes the callbacks' closure variables, which hold
 PyTensor's generated functions with fresh random names in every process. This
 module keys the callbacks instead by the model's *structure*:
 
-* the PyTensor graph of the log-density and of every traced variable (printed,
-  memory addresses removed), the names, shapes and dtypes of the ``pm.Data``
-  containers (their values are data, passed at run time, not compiled in);
+* the model's own structural key (the caller's: for the strategy model the numbers
+  of effects, studies, strategies, classes and moderator terms and whether there is
+  an interaction), the names and types of its free variables, the names, shapes and
+  dtypes of its ``pm.Data`` containers (their values are data, passed at run time,
+  not compiled in), and a digest of the source of ``synthesis.bayes`` (which builds
+  the graphs); without a caller's key, the printed PyTensor graph instead;
 * the versions of Python, numba, llvmlite, nutpie, PyMC, PyTensor and NumPy
   (a new version gets a new directory).
 
-A changed review with the same structure (same numbers of effects, studies,
-strategies, classes and moderator terms) therefore reuses the compiled model,
+Not the printed graph when a key is given: PyTensor's rewrites order some operands
+by object identity, so the same model prints (and compiles) as one of a few
+equivalent graphs from process to process (seen: two variants in alternate fresh
+processes, also with ``PYTHONHASHSEED=0``); keyed by the printed graph, a warm cache
+then missed every other time. Keyed by structure, the first compiled variant is
+reused by every later process, so a warm cache also gives the same draws for the
+same seed.
+
+A changed review with the same structure therefore reuses the compiled model,
 within a process and across processes. Each structure has its own directory
 and a file lock, so two processes compiling the same model wait for each other
 and processes with different models never share an index file. The cache
@@ -74,10 +84,21 @@ def _versions() -> str:
     return ";".join(parts)
 
 
-def structure_key(model: Any) -> str:
+def _source_digest() -> str:
+    """SHA-256 of the source files of ``synthesis.bayes`` (the code that builds the graphs)."""
+    folder = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def structure_key(model: Any, model_key: Any = None) -> str:
     """Hash of a PyMC model's structure and the library versions (hex, 24 characters).
 
-    Data values are not part of it; data names, shapes and dtypes are.
+    Data values are not part of it; data names, shapes and dtypes are. ``model_key``:
+    the caller's structural key (see the module docstring); without it the printed
+    graph is hashed.
 
     Examples
     --------
@@ -94,13 +115,16 @@ def structure_key(model: Any) -> str:
     """
     import pytensor
 
-    graph = pytensor.printing.debugprint([model.logp(), *model.unobserved_value_vars],
-                                         file="str", print_type=True)
     data = sorted((name, tuple(var.get_value(borrow=True).shape), str(var.dtype))
                   for name, var in model.named_vars.items()
                   if isinstance(var, pytensor.compile.sharedvalue.SharedVariable))
     free = [(rv.name, str(rv.type)) for rv in model.free_RVs]
-    text = "\n".join([_versions(), repr(free), repr(data), _ADDRESS.sub("0x", graph)])
+    if model_key is not None:
+        structure = f"{model_key!r}\n{_source_digest()}"
+    else:
+        structure = _ADDRESS.sub("0x", pytensor.printing.debugprint(
+            [model.logp(), *model.unobserved_value_vars], file="str", print_type=True))
+    text = "\n".join([_versions(), repr(free), repr(data), structure])
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -140,8 +164,10 @@ def _keyed_cfunc_cache(folder: Path, key: str) -> Iterator[list]:
         ccallback.CFunc.enable_caching = original
 
 
-def compile_nutpie(model: Any) -> tuple[Any, str]:
+def compile_nutpie(model: Any, model_key: Any = None) -> tuple[Any, str]:
     """``nutpie.compile_pymc_model(model)``, its numba callbacks read from / written to the disk cache.
+
+    ``model_key``: the caller's structural key of the model (:func:`structure_key`).
 
     Returns the compiled model and what happened: ``"hit"`` (loaded from the
     cache), ``"compiled"`` (compiled here, and stored when numba could) or
@@ -154,7 +180,7 @@ def compile_nutpie(model: Any) -> tuple[Any, str]:
         return nutpie.compile_pymc_model(model), "off"
     from filelock import FileLock
 
-    key = structure_key(model)
+    key = structure_key(model, model_key)
     folder = root / "nutpie" / key
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -129,7 +129,7 @@ def sample(key: tuple, build: Callable[[], Any], data: Mapping[str, np.ndarray],
             compiled = _COMPILED.get(key)
             cache = "memory"
             if compiled is None:
-                compiled, cache = compile_nutpie(build())
+                compiled, cache = compile_nutpie(build(), key)
                 _COMPILED[key] = compiled
             # data unused by this prior family (e.g. tau_loc) is not part of the graph
             compiled = compiled.with_data(**{k: v for k, v in data.items()
