@@ -190,3 +190,27 @@ def test_unused_settings_are_recorded():
     assert unused["bayes.draws"]["value"] == 5000
     assert "exact" in unused["bayes.draws"]["reason"]
     assert "bayes.mu_sd" not in unused
+
+
+def test_strategy_replicates_have_the_marginal_distribution_of_y():
+    """The vectorised posterior-predictive replicates of the strategy model (used instead of
+    PyMC's per-draw loop) have, at a fixed parameter draw, mean eta and, within a study,
+    covariance diag(v + tau_effect²) + tau_study² 11', and independence between studies."""
+    import xarray as xr
+
+    spec = _spec()
+    rng = np.random.default_rng(11)
+    n = 40_000
+    p = {"strategy_effect": rng.normal(0.2, 0.1, len(spec.strategies)), "beta": rng.normal(0, 0.1, len(spec.terms)),
+         "interaction": 0.05, "tau_study": 0.3, "tau_effect": 0.15}
+    dims = {"strategy_effect": ["strategy"], "beta": ["term"], "interaction": [], "tau_study": [], "tau_effect": []}
+    posterior = xr.Dataset({k: (("chain", "draw", *dims[k]), np.broadcast_to(np.asarray(v, float),
+                                                                          (1, n, *np.shape(v))))
+                            for k, v in p.items()})
+    values = spec.replicate(posterior, np.random.default_rng(3)).reshape(n, -1)
+    eta = spec.components @ p["strategy_effect"] + spec.design @ p["beta"] + p["interaction"] * spec.multi
+    same = spec.study_index[:, None] == spec.study_index[None, :]
+    cov = np.diag(spec.vi + p["tau_effect"] ** 2) + p["tau_study"] ** 2 * same
+    sd = np.sqrt(np.diag(cov))
+    np.testing.assert_allclose(values.mean(0), eta, atol=5 * sd.max() / np.sqrt(n))
+    np.testing.assert_allclose(np.cov(values.T), cov, atol=6 * np.outer(sd, sd).max() * np.sqrt(2 / n))

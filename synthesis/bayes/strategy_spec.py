@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synthesis.bayes.likelihood import earlier_in_study, marginal_observed, study_loglik
+from synthesis.bayes.likelihood import _joint_replicate, earlier_in_study, marginal_observed, study_loglik
 from synthesis.bayes.posterior import equal_tailed, relabel, stacked
 from synthesis.bayes.priors import StrategyPriors
 from synthesis.bayes.results import BayesResult
@@ -176,6 +176,13 @@ class StrategySpec:
         if self.interaction:
             eta = eta + stacked(posterior, "interaction")[..., None] * self.multi
         return eta
+
+    def replicate(self, posterior: Any, rng: np.random.Generator) -> np.ndarray:
+        """Replicated effect sizes, one per draw (chain, draw, effects): the observed variable's
+        own random function (:func:`synthesis.bayes.likelihood.marginal_observed`) on all draws at once."""
+        return _joint_replicate(self.linear_predictor(posterior), stacked(posterior, "tau_study"),
+                                stacked(posterior, "tau_effect"), self.vi,
+                                np.eye(len(self.study_labels))[self.study_index], None, rng)
 
     def log_likelihood(self, posterior: Any) -> np.ndarray:
         """Marginal log-density of each study's effect sizes, (chain, draw, study)."""
