@@ -21,7 +21,8 @@ import pytest
 
 import synthesis
 from synthesis.errors import DataError
-from synthesis.meta.multilevel import MultilevelResult, _batches, _profile, multilevel_meta_analysis
+from synthesis.meta.multilevel import MultilevelResult, multilevel_meta_analysis
+from synthesis.meta.multilevel_core import _batches, _profile
 from synthesis.meta.robust import che_blocks, impute_covariance
 
 DATA = Path(__file__).parent / "data" / "metafor"
