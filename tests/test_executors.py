@@ -162,7 +162,8 @@ def test_dask_cluster_publishes_what_the_local_run_publishes(fixture_project, cl
 
 
 def test_a_sensitivity_grid_on_the_cluster_equals_the_grid_in_process(cluster, monkeypatch):
-    """grid_map(): the notebook's per-subset publication-bias fits go to the run's cluster."""
+    """grid_map(): in an analyst's session with SYNTHESIS_SCHEDULER set, the notebook's per-subset
+    publication-bias fits go to that cluster, with the same table as in process."""
     import warnings
 
     from synthesis.analysis.review_analysis import frequentist_analysis
@@ -179,6 +180,30 @@ def test_a_sensitivity_grid_on_the_cluster_equals_the_grid_in_process(cluster, m
         there = review_multiverse(review, data, map=grid_map())
     assert (here.table["bias"] == "trimfill").sum() > 0
     assert here.table.equals(there.table)
+
+
+def test_pipeline_kernels_never_send_their_grid_to_a_cluster(monkeypatch, tmp_path):
+    """A review running on a Dask worker that waited for its own grid's tasks on the same cluster
+    deadlocked it (two reviews, two single-thread workers): the kernel's environment has no scheduler."""
+    import papermill
+
+    from synthesis.pipeline import execute
+    from synthesis.pipeline.executors import SCHEDULER_VARIABLE
+    from synthesis.pipeline.plan import ReviewPlan
+
+    seen = {}
+
+    def record(*args, **kwargs):
+        seen["variable"] = os.environ.get(SCHEDULER_VARIABLE)
+        raise RuntimeError("stop")
+
+    monkeypatch.setenv(SCHEDULER_VARIABLE, "tcp://127.0.0.1:9")
+    monkeypatch.setattr(papermill, "execute_notebook", record)
+    plan = ReviewPlan("alpha", str(tmp_path), {}, str(FIXTURES / "review.ipynb"), "f" * 64, None, False,
+                      scheduler="tcp://127.0.0.1:9")
+    with pytest.raises(RuntimeError, match="stop"):
+        execute.execute_notebook(plan, tmp_path / "out.ipynb", tmp_path / "results.json", None)
+    assert seen == {"variable": None}
 
 
 def test_progress_redraws_elapsed_and_ignores_late_stages():

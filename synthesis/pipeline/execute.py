@@ -116,10 +116,9 @@ def execute_notebook(plan: ReviewPlan, out_nb: Path, results_path: Path,
 
     os.environ["MPLBACKEND"] = "Agg"
     os.environ["PYTHONHASHSEED"] = "0"
-    if getattr(plan, "scheduler", None):  # the kernel's sensitivity grid uses the run's cluster (grid_map)
-        os.environ[SCHEDULER_VARIABLE] = str(plan.scheduler)
-    else:
-        os.environ.pop(SCHEDULER_VARIABLE, None)
+    # never nested: a review running on a Dask worker that waited for its grid's tasks on the same
+    # cluster would hold the worker's only slot (two reviews on two workers deadlocked the cluster)
+    os.environ.pop(SCHEDULER_VARIABLE, None)
     params = {"review_id": plan.review_id, "project_dir": plan.project_dir, "overrides": plan.overrides,
               "results_path": str(results_path), "manifest_draft": plan.manifest_draft,
               "previous_manifest": previous}

@@ -4,8 +4,8 @@ One interface for the three (:func:`open_executor`), one loop over it
 (:func:`run_tasks`: results as they complete, stage updates from the workers
 on the way) and one plain function for callers that only want the results
 (:func:`map_tasks`, also meant for sensitivity grids too big for one process:
-:func:`grid_map` is what a review's notebook passes to the analysis, the cluster
-``synthesis run --scheduler`` names, or None to stay in the kernel's process).
+:func:`grid_map` is what a review's notebook passes to the analysis: the cluster
+named by ``SYNTHESIS_SCHEDULER`` in an analyst's own session, or None).
 
 A task is a picklable, module-level function of one picklable item; on a Dask
 cluster it is sent with cloudpickle by reference, so the worker must be able
@@ -380,11 +380,14 @@ SCHEDULER_VARIABLE = "SYNTHESIS_SCHEDULER"
 
 
 def grid_map(environ: Any = None) -> Callable[[Callable[[Any], Any], list[Any]], list[Any]] | None:
-    """The ``map`` for a sensitivity grid's per-subset fits: on the run's Dask cluster, or None (in process).
+    """The ``map`` for a sensitivity grid's per-subset fits: on a Dask cluster, or None (in process).
 
-    ``synthesis run --scheduler ADDRESS`` sets :data:`SCHEDULER_VARIABLE` for the
-    notebook's kernel; the review's grid then sends its publication-bias fits to the
-    same cluster (``synthesis.analysis.analyse_review(..., map=grid_map())``).
+    An analyst running the notebook in their own session (e.g. JupyterLab) sets
+    :data:`SCHEDULER_VARIABLE` to a scheduler address; the review's grid then sends its
+    publication-bias fits there (``analyse_review(..., map=grid_map())``). Kernels that
+    ``synthesis run`` starts never have it: with ``--scheduler`` the review itself runs
+    on a worker, and a worker waiting for tasks queued behind it on the same cluster
+    can deadlock the cluster (seen with two reviews on two single-thread workers).
 
     Examples
     --------

@@ -59,8 +59,8 @@ class ReviewPlan:
     force : bool
         Publish a new version even when one has the same fingerprint.
     scheduler : str or None
-        The Dask scheduler of the run (``--scheduler``), which the notebook's sensitivity
-        grid also uses; where work runs is not part of the fingerprint.
+        The Dask scheduler of the run (``--scheduler``); where work runs is not part of
+        the fingerprint.
 
     Examples
     --------
