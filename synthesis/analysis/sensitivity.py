@@ -54,7 +54,7 @@ CHOICE_NAMES = {
     "measure": "the effect measure", "rho": "the assumed correlation of effects within a study",
     "risk_of_bias": "leaving out studies at high risk of bias", "design": "leaving out non-randomised studies",
     "small_studies": "leaving out small studies", "outliers": "leaving out outlying studies",
-    LEAVE_OUT: "leaving out single studies", "method": "the estimator of between-study variation",
+    LEAVE_OUT: "leaving out single studies", "method": "the estimator of between-study variation or the Bayesian prior",
     "test": "the test and interval (normal or Knapp-Hartung)", "bias": "the adjustment for publication bias",
     "dependence": "the model of several effects per study",
 }
@@ -375,7 +375,7 @@ class Robustness(Result):
         >>> r = Robustness(1296, 1296, 0.97, 0.94, None, None, "method", [{"level": "EE", "share_same": 0.8},
         ...                {"level": "DL", "share_same": 1.0}], pd.DataFrame(), True)
         >>> r.sentence("the programmes", "reoffending", "still reduce")
-        'In 94% of 1,296 reasonable ways of analysing these studies the programmes still reduce reoffending; the choice that moves the answer most is the estimator of between-study variation (80% with EE, 100% with DL).'
+        'In 94% of 1,296 reasonable ways of analysing these studies the programmes still reduce reoffending; the choice that moves the answer most is the estimator of between-study variation or the Bayesian prior (80% with EE, 100% with DL).'
         """
         ways = f"{self.fitted:,} reasonable ways of analysing these studies"
         if self.headline_clear:
