@@ -176,8 +176,7 @@ def review_multiverse(review: Any, data: pd.DataFrame, *,
             result.notes.append(f"The Bayesian posterior under other priors was not computed for each choice "
                                 f"above {BAYES_SPECIFICATIONS_CAP:,} studies.")
         else:
-            _append(result, bayesian_specifications(sets, set_dimensions, rules, priors, review.spec.analysis.level),
-                    {DEPENDENCE: "aggregate"})
+            _append(result, bayesian_specifications(sets, set_dimensions, rules, priors, review.spec.analysis.level))
             result.notes.append("The exact Bayesian model is included as four estimators (method \"Bayes: ...\"): "
                                 "the review's priors, a vague prior on the mean (SD x10)"
                                 + (" and the heterogeneity prior's scale halved and doubled" if
@@ -240,14 +239,11 @@ def bayesian_specifications(sets: dict[Any, tuple[np.ndarray, np.ndarray]], set_
     return pd.DataFrame(rows)
 
 
-def _append(result: MultiverseResult, extra: pd.DataFrame, defaults: dict[str, str] | None = None) -> None:
+def _append(result: MultiverseResult, extra: pd.DataFrame) -> None:
     """Append rows fitted outside the grid; choices they do not vary take the grid's first level
-    (outliers kept, no study left out), and new levels join the dimensions."""
-    extra = extra.copy()
-    for name, levels in result.dimensions.items():
-        if name not in extra.columns:
-            extra[name] = (defaults or {}).get(name, "kept" if name == "outliers" else
-                                               "none" if name == LEAVE_OUT else levels[0])
+    (outliers kept, no study left out, the combined effects), and new levels join the dimensions."""
+    extra = extra.assign(**{name: levels[0] for name, levels in result.dimensions.items()
+                            if name not in extra.columns})
     columns = list(result.table.columns)
     result.table = pd.concat([result.table, extra[[c for c in columns if c in extra.columns]]], ignore_index=True)
     result.dimensions = {name: list(dict.fromkeys([*levels, *extra[name]]))
@@ -291,14 +287,12 @@ def dependent_specifications(review: Any, studies: pd.DataFrame, rules: dict[str
 
 def _add_dependent(result: MultiverseResult, review: Any, studies: pd.DataFrame, rules: dict[str, Any]) -> None:
     """Append :func:`dependent_specifications` to the grid as the levels ``che`` and ``multilevel`` of ``dependence``."""
+    names = list(result.dimensions)
+    names.insert(names.index("method"), DEPENDENCE)  # the new choice sits before the estimator's
     columns = list(result.table.columns)
     columns.insert(columns.index("method"), DEPENDENCE)
     result.table = result.table.assign(**{DEPENDENCE: "aggregate"})[columns]
-    result.dimensions = {**{k: v for k, v in result.dimensions.items() if k in ("measure", "rho")},
-                         **{k: v for k, v in result.dimensions.items() if k not in ("measure", "rho", "method",
-                                                                                    "test", "bias")},
-                         DEPENDENCE: ["aggregate"],
-                         **{k: result.dimensions[k] for k in ("method", "test", "bias")}}
+    result.dimensions = {name: result.dimensions.get(name, ["aggregate"]) for name in names}
     _append(result, dependent_specifications(review, studies, rules))
     result.notes.append("With several effects per study, the grid combines each study's effects into one "
                         "(at each correlation); the CHE and three-level models on every effect size, with "
@@ -320,10 +314,7 @@ def same_wording(table: pd.DataFrame, certainty: Any, *, estimate: float, ci_lb:
     """
     from synthesis.grading.certainty import crossed_thresholds
     from synthesis.grading.rating import LEVELS
-
-    def category(values: np.ndarray) -> np.ndarray:  # as grading.wording.direction_of_effect
-        small = (np.abs(values) < abs(mid)) if mid else np.zeros(values.shape, dtype=bool)
-        return np.where(small | (values == 0), 0, np.sign(values))
+    from synthesis.grading.wording import direction_of_effect
 
     imprecision = sum(d.levels for d in certainty.downgrades if d.domain == "imprecision")
     others = sum(d.levels for d in certainty.downgrades) - imprecision
@@ -331,11 +322,10 @@ def same_wording(table: pd.DataFrame, certainty: Any, *, estimate: float, ci_lb:
     ois = int(imprecision > 0 and crossed_thresholds(estimate, ci_lb, ci_ub, mid=mid, direction=direction) == 0)
     crossed = crossed_thresholds(table["estimate"], table["ci_lb"], table["ci_ub"], mid=mid, direction=direction)
     index = np.minimum(LEVELS.index(certainty.start) + others + np.where(crossed > 0, crossed, ois), len(LEVELS) - 1)
-    very_low = index == len(LEVELS) - 1
-    same_level = index == LEVELS.index(certainty.level)
-    if certainty.level == "very low":
-        return pd.Series(very_low, index=table.index)
-    same = same_level & (category(table["estimate"].to_numpy(float)) == category(np.array([estimate]))[0])
+    same = index == LEVELS.index(certainty.level)
+    if certainty.level != "very low":  # "it is unclear whether ..." names no effect
+        headline = direction_of_effect(estimate, mid=mid)
+        same &= np.array([direction_of_effect(e, mid=mid) == headline for e in table["estimate"]], dtype=bool)
     return pd.Series(same, index=table.index)
 
 
