@@ -199,8 +199,7 @@ def test_pipeline_kernels_never_send_their_grid_to_a_cluster(monkeypatch, tmp_pa
 
     monkeypatch.setenv(SCHEDULER_VARIABLE, "tcp://127.0.0.1:9")
     monkeypatch.setattr(papermill, "execute_notebook", record)
-    plan = ReviewPlan("alpha", str(tmp_path), {}, str(FIXTURES / "review.ipynb"), "f" * 64, None, False,
-                      scheduler="tcp://127.0.0.1:9")
+    plan = ReviewPlan("alpha", str(tmp_path), {}, str(FIXTURES / "review.ipynb"), "f" * 64, None, False)
     with pytest.raises(RuntimeError, match="stop"):
         execute.execute_notebook(plan, tmp_path / "out.ipynb", tmp_path / "results.json", None)
     assert seen == {"variable": None}

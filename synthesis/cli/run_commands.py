@@ -159,7 +159,7 @@ def _run_reviews(ids: list[str], project: str, overrides: list[str], jobs: int |
             failed = True
             progress.say(f"{review_id}: failed: {_unexpected(exc)}", key=review_id)
             continue
-        plan.timeout, plan.force, plan.scheduler = float(timeout or DEFAULT_TIMEOUT), bool(force), scheduler
+        plan.timeout, plan.force = float(timeout or DEFAULT_TIMEOUT), bool(force)
         elapsed = time.perf_counter() - start
         if plan.up_to_date and not force:
             progress.say(f"{review_id}: up to date (v{plan.latest}, {elapsed:.1f} s)", key=review_id)

@@ -58,9 +58,6 @@ class ReviewPlan:
         Seconds a notebook cell may run (:data:`DEFAULT_TIMEOUT`).
     force : bool
         Publish a new version even when one has the same fingerprint.
-    scheduler : str or None
-        The Dask scheduler of the run (``--scheduler``); where work runs is not part of
-        the fingerprint.
 
     Examples
     --------
@@ -79,7 +76,6 @@ class ReviewPlan:
     same_as: int | None = None
     timeout: float = 1800.0
     force: bool = False
-    scheduler: str | None = None
 
 
 def find_notebook(project_dir: str | os.PathLike[str],
